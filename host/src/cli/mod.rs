@@ -1,0 +1,41 @@
+//! Argument parsing and dispatch for the `flowstudio` binary.
+
+mod cron;
+mod node;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "flowstudio", version, about = "Run workflows of sandboxed WebAssembly nodes as managed identities")]
+pub struct Cli {
+    /// Configuration file (default: ./flowstudio.toml if present, else embedded defaults).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// State directory: compiled-node cache, embedded passport keys.
+    #[arg(long, global = true, default_value = ".flowstudio")]
+    pub data_dir: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect or run node components.
+    #[command(subcommand)]
+    Node(node::NodeCommand),
+    /// Cron expression tools.
+    #[command(subcommand)]
+    Cron(cron::CronCommand),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &cli.config {
+        anyhow::ensure!(path.exists(), "config file `{}` does not exist", path.display());
+    }
+    match cli.command {
+        Command::Node(cmd) => node::run(cmd, &cli.data_dir),
+        Command::Cron(cmd) => cron::run(cmd),
+    }
+}

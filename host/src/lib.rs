@@ -1,0 +1,31 @@
+//! FlowStudio host: runs workflows made of sandboxed WebAssembly component
+//! nodes as a managed identity, and is the only way out for their network calls.
+//!
+//! # Layout
+//!
+//! | module | job |
+//! |---|---|
+//! | [`identity`] | `IdInfo`, who a run acts as (never the token) |
+//! | [`secret`] | `Secret`: a redacting, zeroizing holder for secrets and tokens |
+//! | [`token`] | the `TokenSource` seam: a fresh bearer token for (identity, audience) |
+//! | [`passport`] | the embedded passport: signs real JWTs and publishes its JWKS |
+//! | [`audit`] | the `AuditSink` seam and its events |
+//! | [`runtime`] | wasmtime engine, component cache, sandbox limits, running one node |
+//! | [`egress`] | the one chokepoint for outbound calls: grants, address checks, token attach, budgets |
+//! | [`cron`] | 5-field POSIX cron in IANA zones with the DST rules of DESIGN §7 |
+//! | `main.rs` + `cli/` | the `flowstudio` binary |
+//!
+//! The WIT contract lives in the repository's `wit/` folder (`flowstudio:node@0.1.0`),
+//! read by [`runtime::bindings`] and by the node SDK.
+
+pub mod audit;
+pub mod cron;
+pub mod egress;
+pub mod identity;
+pub mod passport;
+pub mod runtime;
+pub mod secret;
+pub mod token;
+
+/// The versions of the `flowstudio:node` WIT package this host runs.
+pub const SUPPORTED_NODE_WIT: &[&str] = &["flowstudio:node@0.1.0"];
