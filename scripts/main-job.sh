@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 scripts/build-nodes.sh
-cargo build --release --bin flowstudio
-bin="$CARGO_TARGET_DIR/release/flowstudio"
+# The debug build shares its cache with the tests; speed is not the point here.
+cargo build --bin flowstudio
+bin="$CARGO_TARGET_DIR/debug/flowstudio"
 data_dir="${FLOWSTUDIO_DATA_DIR:-.flowstudio}"
 
 port_file=$(mktemp)
