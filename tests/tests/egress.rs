@@ -35,7 +35,7 @@ async fn managed_identity_grant_gets_a_verifiable_jwt() {
     assert_eq!(events.len(), 1);
     let AuditEvent::Egress(e) = &events[0];
     assert_eq!(e.identity, "mi-dev");
-    assert_eq!(e.destination, server.origin().replace("http://", "http://") + "");
+    assert_eq!(e.destination, server.origin());
     assert_eq!(e.decision, EgressDecision::Allowed);
     assert!(e.token_attached);
     assert_eq!(e.status, Some(200));

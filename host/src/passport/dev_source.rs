@@ -49,7 +49,7 @@ impl DevTokenSource {
     }
 
     fn mint(&self) -> Result<AccessToken, TokenError> {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now = unix_now();
         let id = &self.identity;
         let claims = Claims {
             iss: self.issuer.issuer().into(),
@@ -79,7 +79,7 @@ impl DevTokenSource {
 impl TokenSource for DevTokenSource {
     fn token<'a>(&'a self, _audience: Option<&'a str>) -> TokenFuture<'a> {
         Box::pin(async move {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let now = unix_now();
             let mut current = self.current.lock().map_err(|_| TokenError::Unavailable {
                 identity: self.identity.client_id.clone(),
                 reason: "token cache lock poisoned".into(),
@@ -109,4 +109,8 @@ impl TokenSource for DevTokenSource {
             None => self.identity.clone(),
         }
     }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
