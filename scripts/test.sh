@@ -4,5 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
 scripts/build-nodes.sh
+scripts/install-peers.sh
 cargo build --bin flowstudio
 cargo test --workspace "$@"

@@ -7,6 +7,10 @@
 //! |---|---|
 //! | [`identity`] | `IdInfo`, who a run acts as (never the token) |
 //! | [`secret`] | `Secret`: a redacting, zeroizing holder for secrets and tokens |
+//! | [`secrets`] | the `SecretsProvider` seam, secret references and the stores behind them |
+//! | [`clock`] | the `Clock` seam: system time, or a manual clock for tests |
+//! | [`db`] | opening the SQLite state database (WAL) |
+//! | [`validation`] | `FieldError`: a problem with one named input field |
 //! | [`token`] | the `TokenSource` seam: a fresh bearer token for (identity, audience) |
 //! | [`passport`] | the embedded passport: signs real JWTs and publishes its JWKS |
 //! | [`audit`] | the `AuditSink` seam and its events |
@@ -19,13 +23,17 @@
 //! read by [`runtime::bindings`] and by the node SDK.
 
 pub mod audit;
+pub mod clock;
 pub mod cron;
+pub mod db;
 pub mod egress;
 pub mod identity;
 pub mod passport;
 pub mod runtime;
 pub mod secret;
+pub mod secrets;
 pub mod token;
+pub mod validation;
 
 /// The versions of the `flowstudio:node` WIT package this host runs.
 pub const SUPPORTED_NODE_WIT: &[&str] = &["flowstudio:node@0.1.0"];
