@@ -1,6 +1,7 @@
 //! Every case of `fixtures/cron-cases.json` (DESIGN.md §7) against the cron engine.
 //!
-//! One test walks all cases and reports every failing case id with the count.
+//! Each case is its own named test (libtest-mimic), so a failure names the case
+//! and `cargo test --test cron_cases -- CASE_ID` runs one.
 
 use chrono::{DateTime, Datelike, Utc};
 use flowstudio_host::cron::{CronExpr, Schedule};
@@ -68,25 +69,31 @@ fn check_case(case: &Value) -> Result<(), String> {
     Ok(())
 }
 
-#[test]
-fn all_fixture_cases_pass() {
-    let text = std::fs::read_to_string(FIXTURE).expect("read fixture");
-    let doc: Value = serde_json::from_str(&text).expect("parse fixture");
-    let cases = doc["cases"].as_array().expect("cases array");
-    assert!(!cases.is_empty(), "fixture has no cases");
-    let mut failures = Vec::new();
-    for case in cases {
-        let id = case["id"].as_str().unwrap_or("<no id>");
-        if let Err(why) = check_case(case) {
-            failures.push(format!("{id}: {why}"));
+fn main() -> std::process::ExitCode {
+    let args = libtest_mimic::Arguments::from_args();
+    let text = match std::fs::read_to_string(FIXTURE) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("cannot read {FIXTURE}: {e}");
+            return std::process::ExitCode::FAILURE;
         }
+    };
+    let doc: Value = match serde_json::from_str(&text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            eprintln!("{FIXTURE} is not JSON: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let cases = doc["cases"].as_array().cloned().unwrap_or_default();
+    let mut trials = vec![libtest_mimic::Trial::test("fixture_has_cases", {
+        let n = cases.len();
+        move || if n > 0 { Ok(()) } else { Err("fixture has no cases".into()) }
+    })];
+    for case in cases {
+        let id = case["id"].as_str().unwrap_or("<no id>").to_string();
+        let kind = case["category"].as_str().unwrap_or("case").to_string();
+        trials.push(libtest_mimic::Trial::test(id, move || check_case(&case).map_err(Into::into)).with_kind(kind));
     }
-    println!("cron fixture: {} of {} cases pass", cases.len() - failures.len(), cases.len());
-    assert!(
-        failures.is_empty(),
-        "{} of {} fixture cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    libtest_mimic::run(&args, trials).exit_code()
 }
