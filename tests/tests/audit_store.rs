@@ -229,3 +229,15 @@ fn dropping_the_sink_flushes_what_was_recorded() {
     drop(sink);
     assert_eq!(store(&dir).count().expect("count"), 100);
 }
+
+#[test]
+fn a_column_edited_to_the_wrong_type_is_a_chain_break_not_a_crash() {
+    let dir = temp_data_dir("audit-types");
+    record_all(&dir, every_kind_of_event("exec-1", "mi-1"));
+    let conn = raw_connection(&dir);
+    drop_audit_triggers(&conn);
+    conn.execute("UPDATE audit_events SET hash = X'00ff' WHERE seq = 7", []).expect("edit");
+    let broken = store(&dir).verify().expect("query").expect_err("tampered");
+    assert_eq!(broken.seq, 7, "{broken}");
+    assert!(broken.problem.contains("event 6"), "{broken}");
+}

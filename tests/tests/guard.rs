@@ -112,7 +112,7 @@ fn statements_for_other_actions_do_not_apply() {
 
 #[test]
 fn a_human_actor_is_checked_with_the_callers_roles() {
-    let p = policy(json!({"statements": [{"effect": "allow", "identities": ["alice"]}, {"effect": "allow", "roles": ["admin"]}]}));
+    let p = policy(json!({"statements": [{"effect": "allow", "identities": ["alice", "auth0|5f3c"]}, {"effect": "allow", "roles": ["admin"]}]}));
     let grant = guard().authorize(&human("alice", "tenant-1", &["workflow-runner"]), WORKFLOW_EXECUTE, "wf-1", &p).expect("alice");
     assert_eq!(grant.statement, Some(1));
     // Bob is named nowhere and his roles lack the permission: the role check speaks first.
@@ -143,6 +143,7 @@ fn bad_policies_are_refused_naming_the_field() {
         (json!({"statements": [{"effect": "deny"}, {"effect": "deny", "identity": ["mi-1"]}]}), "statements[1].identity", "not a statement field"),
         (json!({"statements": [{"effect": "deny", "identities": "mi-1"}]}), "statements[0].identities", "list"),
         (json!({"statements": [{"effect": "deny", "roles": []}]}), "statements[0].roles", "empty"),
+        (json!({"statements": [{"effect": "deny", "identities": ["mi 1"]}]}), "statements[0].identities[0]", "identity id"),
         (json!({"statements": [{"effect": "allow", "actions": ["Run It"]}]}), "statements[0].actions[0]", "permission"),
         (json!({"statements": [{"effect": "allow", "serviceAccount": "yes"}]}), "statements[0].serviceAccount", "true or false"),
         (json!({"statement": []}), "statement", "only `statements`"),

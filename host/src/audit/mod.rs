@@ -44,7 +44,7 @@ impl AuditSink for TracingAuditSink {
             target: "flowstudio::audit",
             action = summary.action,
             actor = summary.actor.id(),
-            target_ = %summary.target,
+            resource = %summary.target,
             outcome = summary.outcome.as_str(),
             event = %details,
         );

@@ -160,7 +160,14 @@ impl AuditStore {
         let mut prev_hash = GENESIS_HASH.to_string();
         let mut prev_label = String::from("the start of the log");
         while let Some(r) = rows.next()? {
-            let row = read_row(r)?;
+            // A column edited to the wrong type (text seq, NULL hash) is tampering too, not a query error.
+            let row = match read_row(r) {
+                Ok(row) => row,
+                Err(e) => {
+                    let problem = format!("the event after {prev_label} cannot be read as an audit event ({e})");
+                    return Ok(Err(ChainBreak { seq: expected_seq, problem }));
+                }
+            };
             if row.seq != expected_seq {
                 let problem = if row.seq > expected_seq {
                     format!("missing: {} follows {prev_label} (deleted rows)", row.label())

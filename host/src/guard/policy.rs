@@ -110,7 +110,7 @@ impl ResourcePolicy {
             let name = |kind: &'static str| {
                 move |v: &str| if is_name(v) { Ok(()) } else { Err(format!("`{v}` is not a {kind}")) }
             };
-            list("identities", &s.identities, &name("identity id"));
+            list("identities", &s.identities, &identity_id);
             list("roles", &s.roles, &name("role name"));
             list("tenants", &s.tenants, &name("tenant id"));
             list("actions", &s.actions, &check_permission);
@@ -120,6 +120,16 @@ impl ResourcePolicy {
         } else {
             Err(errors)
         }
+    }
+}
+
+/// Identity ids come from many issuers (`mi-guid-1234`, `auth0|5f…`, `alice@example.com`):
+/// anything printable without spaces, up to 256 characters.
+fn identity_id(v: &str) -> Result<(), String> {
+    if v.is_empty() || v.len() > 256 || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Err(format!("`{v}` is not an identity id (1–256 characters, no spaces)"))
+    } else {
+        Ok(())
     }
 }
 
