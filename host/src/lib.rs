@@ -13,7 +13,8 @@
 //! | [`validation`] | `FieldError`: a problem with one named input field |
 //! | [`token`] | the `TokenSource` seam: a fresh bearer token for (identity, audience) |
 //! | [`passport`] | the embedded passport: signs real JWTs and publishes its JWKS |
-//! | [`audit`] | the `AuditSink` seam and its events |
+//! | [`audit`] | the `AuditSink` seam, the audit events and the hash-chained audit log in the state db |
+//! | [`guard`] | the access guard: roles → permissions, per-workflow resource policies, 403 denials |
 //! | [`runtime`] | wasmtime engine, component cache, sandbox limits, running one node |
 //! | [`egress`] | the one chokepoint for outbound calls: grants, address checks, token attach, budgets |
 //! | [`cron`] | 5-field POSIX cron in IANA zones with the DST rules of DESIGN §7 |
@@ -27,6 +28,7 @@ pub mod clock;
 pub mod cron;
 pub mod db;
 pub mod egress;
+pub mod guard;
 pub mod identity;
 pub mod passport;
 pub mod runtime;

@@ -33,7 +33,7 @@ async fn managed_identity_grant_gets_a_verifiable_jwt() {
     // The audit names the identity and destination, never the token or the query string.
     let events = audit.events();
     assert_eq!(events.len(), 1);
-    let AuditEvent::Egress(e) = &events[0];
+    let AuditEvent::Egress(e) = &events[0] else { panic!("not an egress event") };
     assert_eq!(e.identity, "mi-dev");
     assert_eq!(e.destination, server.origin());
     assert_eq!(e.decision, EgressDecision::Allowed);
@@ -53,7 +53,7 @@ async fn none_grant_gets_no_authorization() {
     let seen = server.seen();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].header("authorization"), None);
-    let AuditEvent::Egress(e) = &audit.events()[0];
+    let AuditEvent::Egress(e) = &audit.events()[0] else { panic!("not an egress event") };
     assert!(!e.token_attached);
 }
 
@@ -67,7 +67,7 @@ async fn ungranted_host_is_denied_and_receives_nothing() {
     let err = result.expect_err("denied").to_string();
     assert!(err.contains("denied by host policy"), "{err}");
     assert!(other.seen().is_empty(), "the ungranted server must receive nothing");
-    let AuditEvent::Egress(e) = &audit.events()[0];
+    let AuditEvent::Egress(e) = &audit.events()[0] else { panic!("not an egress event") };
     assert!(matches!(&e.decision, EgressDecision::Denied(r) if r.contains("no grant")), "{e:?}");
 }
 
@@ -117,7 +117,7 @@ async fn granted_name_resolving_to_loopback_is_refused() {
     let (result, audit, _) = run_node(&rt, "http-get", json!({"url": url}), policy(&[&grant])).await;
     assert!(result.expect_err("refused").to_string().contains("denied"));
     assert!(server.seen().is_empty());
-    let AuditEvent::Egress(e) = &audit.events()[0];
+    let AuditEvent::Egress(e) = &audit.events()[0] else { panic!("not an egress event") };
     assert!(matches!(&e.decision, EgressDecision::Denied(r) if r.contains("loopback")), "{e:?}");
 }
 
@@ -127,7 +127,7 @@ async fn metadata_address_under_a_wildcard_grant_is_refused() {
     let (result, audit, _) =
         run_node(&rt, "http-get", json!({"url": "http://169.254.169.254/latest/meta-data/"}), policy(&["*://*:*=none"])).await;
     assert!(result.expect_err("refused").to_string().contains("denied"));
-    let AuditEvent::Egress(e) = &audit.events()[0];
+    let AuditEvent::Egress(e) = &audit.events()[0] else { panic!("not an egress event") };
     assert!(matches!(&e.decision, EgressDecision::Denied(r) if r.contains("169.254.169.254")), "{e:?}");
 }
 
@@ -180,7 +180,7 @@ async fn request_budget_is_enforced_per_run() {
     let (result, audit, _) = run_node(&rt, "http-get", json!({"url": server.url("/")}), limited).await;
     assert!(result.expect_err("over budget").to_string().contains("budget"));
     assert!(server.seen().is_empty());
-    let AuditEvent::Egress(e) = &audit.events()[0];
+    let AuditEvent::Egress(e) = &audit.events()[0] else { panic!("not an egress event") };
     assert!(matches!(&e.decision, EgressDecision::Denied(r) if r.contains("request budget")));
 }
 

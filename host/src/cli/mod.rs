@@ -1,5 +1,6 @@
 //! Argument parsing and dispatch for the `flowstudio` binary.
 
+mod audit;
 mod cron;
 mod node;
 
@@ -28,6 +29,9 @@ pub enum Command {
     /// Cron expression tools.
     #[command(subcommand)]
     Cron(cron::CronCommand),
+    /// Check and search the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -37,5 +41,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Node(cmd) => node::run(cmd, &cli.data_dir),
         Command::Cron(cmd) => cron::run(cmd),
+        Command::Audit(cmd) => audit::run(cmd, &cli.data_dir),
     }
 }
