@@ -18,11 +18,14 @@
 //! | [`runtime`] | wasmtime engine, component cache, sandbox limits, running one node |
 //! | [`egress`] | the one chokepoint for outbound calls: grants, address checks, token attach, budgets |
 //! | [`cron`] | 5-field POSIX cron in IANA zones with the DST rules of DESIGN §7 |
-//! | `main.rs` + `cli/` | the `flowstudio` binary |
+//! | [`api`] | the REST admin API under `/flowstudio/api/`, `/healthz`, `/readyz`, `/metrics`, OpenAPI |
+| [`metrics`] | Prometheus counters and histograms, fed from the audit stream |
+| `main.rs` + `cli/` | the `flowstudio` binary |
 //!
 //! The WIT contract lives in the repository's `wit/` folder (`flowstudio:node@0.1.0`),
 //! read by [`runtime::bindings`] and by the node SDK.
 
+pub mod api;
 pub mod audit;
 pub mod clock;
 pub mod cron;
@@ -30,6 +33,7 @@ pub mod db;
 pub mod egress;
 pub mod guard;
 pub mod identity;
+pub mod metrics;
 pub mod passport;
 pub mod runtime;
 pub mod secret;
