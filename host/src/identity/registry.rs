@@ -163,10 +163,23 @@ impl IdentityRegistry {
     /// Register a new identity. All field problems come back at once; a taken
     /// `id` or `clientId` is a field problem too.
     pub fn create(&self, new: NewManagedIdentity) -> Result<ManagedIdentity, IdentityError> {
+        self.insert(new, None)
+    }
+
+    /// Register a new identity together with its client secret, in one
+    /// transaction: either both are stored or neither.
+    pub fn create_with_client_secret(&self, new: NewManagedIdentity, secret: &Secret) -> Result<ManagedIdentity, IdentityError> {
+        self.insert(new, Some(secret))
+    }
+
+    fn insert(&self, new: NewManagedIdentity, secret: Option<&Secret>) -> Result<ManagedIdentity, IdentityError> {
         let mut errors = validate_new(&new);
+        errors.extend(secret.and_then(validate_secret));
         if !errors.is_empty() {
             return Err(IdentityError::Invalid(errors));
         }
+        // Hash before taking the connection: it is deliberately slow.
+        let hashed = secret.map(|s| SecretHash::new(s, self.hash_iterations));
         let identity = ManagedIdentity {
             id: new.id,
             name: new.name,
@@ -206,6 +219,9 @@ impl IdentityRegistry {
                 identity.created_at.to_rfc3339_opts(SecondsFormat::Millis, true)
             ],
         )?;
+        if let Some(hashed) = &hashed {
+            write_hash(&tx, &identity.id, hashed, identity.created_at)?;
+        }
         tx.commit()?;
         Ok(identity)
     }
@@ -283,21 +299,8 @@ impl IdentityRegistry {
         }
         // Hash before taking the connection: it is deliberately slow.
         let hashed = SecretHash::new(secret, self.hash_iterations);
-        let changed = self.conn()?.execute(
-            "INSERT INTO managed_identity_secrets (identity_id, scheme, iterations, salt, hash, set_at)
-             SELECT id, ?2, ?3, ?4, ?5, ?6 FROM managed_identities WHERE id = ?1
-             ON CONFLICT (identity_id) DO UPDATE SET
-                 scheme = excluded.scheme, iterations = excluded.iterations,
-                 salt = excluded.salt, hash = excluded.hash, set_at = excluded.set_at",
-            params![
-                id,
-                SCHEME,
-                hashed.iterations,
-                hashed.salt.as_slice(),
-                hashed.hash.as_slice(),
-                self.now().to_rfc3339_opts(SecondsFormat::Millis, true)
-            ],
-        )?;
+        let now = self.now();
+        let changed = write_hash(&*self.conn()?, id, &hashed, now)?;
         if changed == 0 {
             // Deleted between the check and the write.
             return Err(IdentityError::NotFound(id.into()));
@@ -361,6 +364,18 @@ impl IdentityRegistry {
         let now = self.clock.now();
         DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
     }
+}
+
+/// Insert or replace an identity's secret hash; 0 when the identity does not exist.
+fn write_hash(conn: &rusqlite::Connection, id: &str, hashed: &SecretHash, at: DateTime<Utc>) -> rusqlite::Result<usize> {
+    conn.execute(
+        "INSERT INTO managed_identity_secrets (identity_id, scheme, iterations, salt, hash, set_at)
+         SELECT id, ?2, ?3, ?4, ?5, ?6 FROM managed_identities WHERE id = ?1
+         ON CONFLICT (identity_id) DO UPDATE SET
+             scheme = excluded.scheme, iterations = excluded.iterations,
+             salt = excluded.salt, hash = excluded.hash, set_at = excluded.set_at",
+        params![id, SCHEME, hashed.iterations, hashed.salt.as_slice(), hashed.hash.as_slice(), at.to_rfc3339_opts(SecondsFormat::Millis, true)],
+    )
 }
 
 /// One row, or the reason it cannot be read back (a damaged `roles`/`created_at`).
