@@ -1,6 +1,7 @@
 //! Argument parsing and dispatch for the `flowstudio` binary.
 
 mod cron;
+mod identity;
 mod node;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,9 @@ pub enum Command {
     /// Cron expression tools.
     #[command(subcommand)]
     Cron(cron::CronCommand),
+    /// Manage the managed identities (service accounts) runs act as.
+    #[command(subcommand)]
+    Identity(identity::IdentityCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -37,5 +41,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Node(cmd) => node::run(cmd, &cli.data_dir),
         Command::Cron(cmd) => cron::run(cmd),
+        Command::Identity(cmd) => identity::run(cmd, &cli.data_dir),
     }
 }
