@@ -8,6 +8,11 @@
 //! bits cannot be brute-forced however fast the hash), but operators may also
 //! bring their own secret (`--secret-stdin`), which can be weak; a slow KDF
 //! protects those if the state database leaks. Comparison is constant-time.
+//!
+//! Cost: the default 600,000 rounds take a fraction of a second per check in a
+//! release build (seconds in a debug build). A check happens once per token
+//! request, i.e. about once an hour per identity; the passport bounds how many
+//! run at once. Tests lower it with `IdentityRegistry::with_hash_iterations`.
 
 use crate::secret::Secret;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -213,3 +213,6 @@ fn base_url(config: &PassportServerConfig, headers: &HeaderMap) -> Option<String
     let plain = !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
     plain.then(|| format!("http://{host}"))
 }
+
+#[cfg(test)]
+mod tests;
