@@ -5,16 +5,16 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | [`identity`] | `IdInfo`, who a run acts as (never the token) |
+//! | [`identity`] | `IdInfo`, who a run acts as (never the token); the managed-identity registry and hashed client secrets |
 //! | [`secret`] | `Secret`: a redacting, zeroizing holder for secrets and tokens |
 //! | [`secrets`] | the `SecretsProvider` seam, secret references and the stores behind them |
 //! | [`clock`] | the `Clock` seam: system time, or a manual clock for tests |
 //! | [`db`] | opening the SQLite state database (WAL) |
 //! | [`validation`] | `FieldError`: a problem with one named input field |
 //! | [`token`] | the `TokenSource` seam: a fresh bearer token for (identity, audience) |
-//! | [`passport`] | the embedded passport: signs real JWTs and publishes its JWKS |
 //! | [`audit`] | the `AuditSink` seam, the audit events and the hash-chained audit log in the state db |
 //! | [`guard`] | the access guard: roles → permissions, per-workflow resource policies, 403 denials |
+//! | [`passport`] | the embedded passport: signing key in the data dir, real JWTs, JWKS; `/passport/token` + discovery over HTTP |
 //! | [`runtime`] | wasmtime engine, component cache, sandbox limits, running one node |
 //! | [`egress`] | the one chokepoint for outbound calls: grants, address checks, token attach, budgets |
 //! | [`cron`] | 5-field POSIX cron in IANA zones with the DST rules of DESIGN §7 |

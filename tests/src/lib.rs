@@ -3,6 +3,7 @@
 //! the embedded passport's dev identity.
 
 pub mod audit;
+pub mod identities;
 
 use flowstudio_host::audit::MemoryAuditSink;
 use flowstudio_host::egress::{EgressPolicy, Grant, RunEgress};
