@@ -17,6 +17,7 @@
 //! | [`runtime`] | wasmtime engine, component cache, sandbox limits, running one node |
 //! | [`egress`] | the one chokepoint for outbound calls: grants, address checks, token attach, budgets |
 //! | [`cron`] | 5-field POSIX cron in IANA zones with the DST rules of DESIGN §7 |
+//! | [`schedule`] | schedule JSON (camelCase), its policies, validation and `inputData` templates |
 //! | `main.rs` + `cli/` | the `flowstudio` binary |
 //!
 //! The WIT contract lives in the repository's `wit/` folder (`flowstudio:node@0.1.0`),
@@ -30,6 +31,9 @@ pub mod egress;
 pub mod identity;
 pub mod passport;
 pub mod runtime;
+pub mod schedule;
+pub mod state;
+pub mod workflow;
 pub mod secret;
 pub mod secrets;
 pub mod token;
