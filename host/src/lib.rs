@@ -18,6 +18,9 @@
 //! | [`egress`] | the one chokepoint for outbound calls: grants, address checks, token attach, budgets |
 //! | [`cron`] | 5-field POSIX cron in IANA zones with the DST rules of DESIGN §7 |
 //! | [`schedule`] | schedule JSON (camelCase), its policies, validation and `inputData` templates |
+//! | [`scheduler`] | the engine: one timer set over all schedules, claims, overlap, catch-up, retry, shutdown |
+//! | [`state`] | the `StateStore` seam (schedules, workflows, claims, executions, leases) and its SQLite store |
+//! | [`workflow`] | workflow DAGs, the content-addressed component store, the executor |
 //! | `main.rs` + `cli/` | the `flowstudio` binary |
 //!
 //! The WIT contract lives in the repository's `wit/` folder (`flowstudio:node@0.1.0`),
@@ -32,6 +35,7 @@ pub mod identity;
 pub mod passport;
 pub mod runtime;
 pub mod schedule;
+pub mod scheduler;
 pub mod state;
 pub mod workflow;
 pub mod secret;

@@ -136,7 +136,7 @@ impl Schedule {
 }
 
 /// RFC 3339 (UTC, seconds or finer) for instants in API JSON.
-pub(crate) mod rfc3339 {
+pub mod rfc3339 {
     use chrono::{DateTime, SecondsFormat, Utc};
     use serde::Serializer;
 
