@@ -289,7 +289,9 @@ impl Engine {
         }
         let trigger = Trigger::Schedule { name: schedule.spec.name.clone() };
         for nominal in plan.run {
-            self.claim(&schedule, nominal, nominal_key(nominal), trigger.clone(), Some(nominal), now).await;
+            // Firings caught up after downtime run in turn; the overlap policy is for on-time ones.
+            let catching_up = now - nominal > due::MISFIRE_GRACE;
+            self.claim(&schedule, nominal, nominal_key(nominal), trigger.clone(), Some(nominal), now, catching_up).await;
         }
         if let Some(mark) = plan.mark {
             if let Err(e) = self.store.mark_evaluated(id, mark).await {
@@ -300,11 +302,12 @@ impl Engine {
         self.arm(&schedule);
     }
 
-    fn admission(&mut self, schedule: &Schedule, trigger: &Trigger) -> Admission {
+    fn admission(&mut self, schedule: &Schedule, trigger: &Trigger, catching_up: bool) -> Admission {
         let lane = self.lanes.entry(schedule.id.clone()).or_default();
         match trigger {
             Trigger::Manual { .. } => Admission::Run,
             Trigger::Backfill => Admission::Queue,
+            Trigger::Schedule { .. } if catching_up => Admission::Queue,
             Trigger::Schedule { .. } => match schedule.spec.overlap {
                 OverlapPolicy::AllowAll => Admission::Run,
                 _ if lane.active == 0 && lane.queue.is_empty() => Admission::Run,
@@ -325,8 +328,9 @@ impl Engine {
         trigger: Trigger,
         mark: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
+        catching_up: bool,
     ) -> Option<Execution> {
-        let admission = self.admission(schedule, &trigger);
+        let admission = self.admission(schedule, &trigger, catching_up);
         let new = NewExecution {
             id: new_execution_id(),
             schedule_id: schedule.id.clone(),
@@ -563,7 +567,7 @@ impl Engine {
         };
         let now = self.clock.now();
         let key = format!("manual:{}", hex::encode(rand::random::<[u8; 10]>()));
-        self.claim(&schedule, now, key, Trigger::Manual { user }, None, now)
+        self.claim(&schedule, now, key, Trigger::Manual { user }, None, now, false)
             .await
             .ok_or_else(|| SchedulerError::BadSchedule { id: schedule_id.to_string(), reason: "the manual firing could not be claimed".into() })
     }
@@ -598,7 +602,7 @@ impl Engine {
         }
         let mut report = BackfillReport { claimed: Vec::new(), already_claimed: 0 };
         for t in times {
-            match self.claim(&schedule, t, nominal_key(t), Trigger::Backfill, None, now).await {
+            match self.claim(&schedule, t, nominal_key(t), Trigger::Backfill, None, now, false).await {
                 Some(e) => report.claimed.push(e.id),
                 None => report.already_claimed += 1,
             }

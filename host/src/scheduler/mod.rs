@@ -15,7 +15,8 @@
 //!   get their next attempt, then every schedule catches up per its policy.
 //! * **Overlap** (timed firings): `skip` records the firing as skipped while one
 //!   runs; `buffer-one` keeps one waiting (more are skipped); `buffer-all` queues
-//!   all; `allow-all` runs them side by side. Trigger-now always runs at once (its
+//!   all; `allow-all` runs them side by side. Firings caught up after downtime
+//!   queue behind each other (the policy asked for them). Trigger-now always runs at once (its
 //!   own key, allowed while paused). Backfill firings queue behind each other,
 //!   one at a time per schedule, apart from the timed ones, and are never skipped.
 //! * **Retry**: attempt `n+1` of the same execution after a transient failure,
