@@ -259,8 +259,17 @@ async fn shutdown_lets_running_executions_finish_within_the_grace() {
     let scheduler = env.start(env.store.clone(), handler.clone()).await;
     scheduler.create_schedule(spec("* * * * *", "UTC", json!({}))).await.unwrap();
     env.set(&scheduler, utc(2026, 3, 1, 0, 1, 0)).await;
+    let mut events = scheduler.events();
+    let stopping = tokio::spawn(scheduler.shutdown(std::time::Duration::from_secs(10)));
+    // Only once shutdown has begun does the running execution get to finish.
+    let running = wait_for(&mut events, |e| match e {
+        EngineEvent::Stopping { running } => Some(*running),
+        _ => None,
+    })
+    .await;
+    assert_eq!(running, 1);
     gate.add_permits(1);
-    let report = scheduler.shutdown(std::time::Duration::from_secs(10)).await.unwrap();
+    let report = stopping.await.unwrap().unwrap();
     assert_eq!(report.finished.len(), 1);
     assert!(report.interrupted.is_empty());
     let e = env.store.get_execution(&report.finished[0]).await.unwrap().unwrap();

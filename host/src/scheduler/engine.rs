@@ -612,6 +612,7 @@ impl Engine {
 
     async fn shutdown(&mut self, grace: std::time::Duration, done_rx: &mut mpsc::UnboundedReceiver<Done>) -> ShutdownReport {
         self.stopping = true;
+        self.emit(EngineEvent::Stopping { running: self.running.len() });
         self.timers.clear();
         self.fire_at.clear();
         let now = self.clock.now();

@@ -127,6 +127,8 @@ pub enum EngineEvent {
     AttemptStarted { execution_id: String, attempt: u32 },
     RetryScheduled { execution_id: String, next_attempt: u32, at: DateTime<Utc> },
     Finished { execution_id: String, status: ExecutionStatus, error: Option<String> },
+    /// Shutdown began: nothing new starts; running executions have the grace period.
+    Stopping { running: usize },
 }
 
 #[derive(Debug, Clone)]
