@@ -18,6 +18,10 @@
 //! | [`runtime`] | wasmtime engine, component cache, sandbox limits, running one node |
 //! | [`egress`] | the one chokepoint for outbound calls: grants, address checks, token attach, budgets |
 //! | [`cron`] | 5-field POSIX cron in IANA zones with the DST rules of DESIGN §7 |
+//! | [`schedule`] | schedule JSON (camelCase), its policies, validation and `inputData` templates |
+//! | [`scheduler`] | the engine: one timer set over all schedules, claims, overlap, catch-up, retry, shutdown |
+//! | [`state`] | the `StateStore` seam (schedules, workflows, claims, executions, leases) and its SQLite store |
+//! | [`workflow`] | workflow DAGs, the content-addressed component store, the executor |
 //! | `main.rs` + `cli/` | the `flowstudio` binary |
 //!
 //! The WIT contract lives in the repository's `wit/` folder (`flowstudio:node@0.1.0`),
@@ -32,10 +36,14 @@ pub mod guard;
 pub mod identity;
 pub mod passport;
 pub mod runtime;
+pub mod schedule;
+pub mod scheduler;
 pub mod secret;
 pub mod secrets;
+pub mod state;
 pub mod token;
 pub mod validation;
+pub mod workflow;
 
 /// The versions of the `flowstudio:node` WIT package this host runs.
 pub const SUPPORTED_NODE_WIT: &[&str] = &["flowstudio:node@0.1.0"];

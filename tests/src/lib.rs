@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod identities;
+pub mod scheduler;
 
 use flowstudio_host::audit::MemoryAuditSink;
 use flowstudio_host::egress::{EgressPolicy, Grant, RunEgress};
