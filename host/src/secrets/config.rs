@@ -49,7 +49,7 @@ pub struct AzureKeyVaultConfig {
 
 /// The host's AWS credentials; absent fields fall back to `AWS_ACCESS_KEY_ID`,
 /// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AwsSecretsManagerConfig {
     pub access_key_id: Option<String>,
@@ -100,6 +100,12 @@ pub struct CacheConfig {
     /// How old a value may be and still be served while its store is unavailable.
     #[serde(default = "default_max_stale")]
     pub max_stale_seconds: u64,
+}
+
+impl Default for AwsSecretsManagerConfig {
+    fn default() -> Self {
+        AwsSecretsManagerConfig { access_key_id: None, secret_access_key: None, session_token: None, endpoint: None, timeout_seconds: default_timeout() }
+    }
 }
 
 impl Default for CacheConfig {
