@@ -368,6 +368,11 @@ impl AzureVaultEmulator {
         id
     }
 
+    /// Make every token issued so far invalid (as after a key rollover).
+    pub fn revoke_tokens(&self) {
+        self.state.issued.lock().expect("issued").clear();
+    }
+
     pub fn vault_requests(&self) -> Vec<VaultRequest> {
         self.state.vault_requests.lock().expect("log").clone()
     }
