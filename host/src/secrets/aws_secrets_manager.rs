@@ -180,9 +180,15 @@ fn error_code(answer: &Answer) -> Option<String> {
 }
 
 fn error_message(answer: &Answer) -> Option<String> {
-    let body = answer.json::<serde_json::Value>()?;
-    let message = body.get("message").or_else(|| body.get("Message"))?.as_str()?;
-    Some(http::short(message))
+    if let Some(body) = answer.json::<serde_json::Value>() {
+        let message = body.get("message").or_else(|| body.get("Message"))?.as_str()?;
+        return Some(http::short(message));
+    }
+    // Some endpoints (and moto's auth checks) answer the query protocol's XML.
+    let text = std::str::from_utf8(&answer.body).ok()?;
+    let start = text.find("<Message>")? + "<Message>".len();
+    let end = text[start..].find("</Message>")? + start;
+    Some(http::short(&text[start..end]))
 }
 
 fn classify_error(named: &str, answer: &Answer) -> SecretError {

@@ -142,7 +142,24 @@ impl SecretsConfig {
     pub fn from_toml(document: &str) -> Result<SecretsConfig, Vec<FieldError>> {
         let table: toml::Table = toml::from_str(document).map_err(|e| vec![FieldError::new("", format!("not valid TOML: {}", e.message()))])?;
         let Some(secrets) = table.get("secrets") else { return Ok(SecretsConfig::default()) };
-        let config = SecretsConfig::deserialize(secrets.clone()).map_err(|e| vec![FieldError::new("secrets", e.message().to_string())])?;
+        let Some(sections) = secrets.as_table() else { return Err(vec![FieldError::new("secrets", "must be a table of provider sections")]) };
+        // Section by section, so an error names the section it is in.
+        let mut errors = Vec::new();
+        let known = ["azure-key-vault", "aws-secrets-manager", "hashicorp-vault", "env", "file", "cache"];
+        for name in sections.keys().filter(|k| !known.contains(&k.as_str())) {
+            errors.push(FieldError::new(format!("secrets.{name}"), format!("is not a secrets section; one of {}", known.join(", "))));
+        }
+        let config = SecretsConfig {
+            azure_key_vault: section(sections, "azure-key-vault", &mut errors),
+            aws_secrets_manager: section(sections, "aws-secrets-manager", &mut errors),
+            hashicorp_vault: section(sections, "hashicorp-vault", &mut errors),
+            env: section(sections, "env", &mut errors),
+            file: section(sections, "file", &mut errors),
+            cache: section(sections, "cache", &mut errors).unwrap_or_default(),
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -258,6 +275,17 @@ impl HashicorpVaultConfig {
     }
 }
 
+fn section<T: serde::de::DeserializeOwned>(sections: &toml::Table, name: &str, errors: &mut Vec<FieldError>) -> Option<T> {
+    let value = sections.get(name)?;
+    match T::deserialize(value.clone()) {
+        Ok(section) => Some(section),
+        Err(e) => {
+            errors.push(FieldError::new(format!("secrets.{name}"), e.message().to_string()));
+            None
+        }
+    }
+}
+
 fn timeout(errors: &mut Vec<FieldError>, field: &str, seconds: u64) {
     if seconds == 0 || seconds > 300 {
         errors.push(FieldError::new(field, "must be between 1 and 300 seconds"));
@@ -337,6 +365,8 @@ mod tests {
         let fields = |doc: &str| SecretsConfig::from_toml(doc).unwrap_err().into_iter().map(|e| e.field).collect::<Vec<_>>();
         let unknown = SecretsConfig::from_toml("[secrets.azure-key-vault]\nclient-secrt = \"x\"").unwrap_err();
         assert!(unknown[0].message.contains("client-secrt"), "{unknown:?}");
+        assert_eq!(unknown[0].field, "secrets.azure-key-vault");
+        assert_eq!(fields("[secrets.azure]\nx = 1"), ["secrets.azure"]);
         assert_eq!(fields("[secrets.azure-key-vault]\nclient-id = \"x\""), ["secrets.azure-key-vault.client-secret"]);
         assert_eq!(fields("[secrets.azure-key-vault]\ntenant-id = \"t\""), ["secrets.azure-key-vault.client-id"]);
         assert_eq!(fields("[secrets.aws-secrets-manager]\naccess-key-id = \"x\""), ["secrets.aws-secrets-manager.secret-access-key"]);
