@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod identities;
 pub mod scheduler;
+pub mod secrets;
 
 use flowstudio_host::audit::MemoryAuditSink;
 use flowstudio_host::egress::{EgressPolicy, Grant, RunEgress};
