@@ -262,7 +262,7 @@ fn a_bad_configuration_is_refused_naming_the_fields() {
     let issuer = Arc::new(flowstudio_host::passport::Issuer::generate("flowstudio").expect("issuer"));
     let err = flowstudio_host::passport::PassportState::new(Arc::new(registry(&dir)), issuer, config).expect_err("invalid");
     let fields: Vec<_> = err.0.iter().map(|e| e.field.as_str()).collect();
-    assert_eq!(fields, ["audience", "token_lifetime_secs", "public_url"]);
-    let config: Result<PassportServerConfig, _> = serde_json::from_value(serde_json::json!({"token_lifetime_secs": 600, "lifetime": 1}));
+    assert_eq!(fields, ["audience", "token-lifetime-secs", "public-url"]);
+    let config: Result<PassportServerConfig, _> = serde_json::from_value(serde_json::json!({"token-lifetime-secs": 600, "lifetime": 1}));
     assert!(config.is_err(), "unknown keys are refused");
 }

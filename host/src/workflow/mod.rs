@@ -23,6 +23,7 @@ pub use components::{ComponentError, ComponentStore};
 pub use executor::{node_input, ExecuteRequest, NodeObserver, NodeReport, WorkflowError, WorkflowExecutor, WorkflowRun};
 
 use crate::egress::Grant;
+use crate::guard::ResourcePolicy;
 use crate::runtime::NodeLimits;
 use crate::validation::FieldError;
 use serde::Serialize;
@@ -59,9 +60,12 @@ pub struct Workflow {
     /// In dependency order (a node comes after everything it depends on); ties keep
     /// the order they were written in. `dependsOn` holds every dependency, edges merged in.
     pub nodes: Vec<WorkflowNode>,
+    /// Who may run it, beyond the `workflow.execute` permission (DESIGN §8).
+    #[serde(skip_serializing_if = "ResourcePolicy::is_empty")]
+    pub access_policy: ResourcePolicy,
 }
 
-const WORKFLOW_FIELDS: &[&str] = &["id", "name", "nodes", "edges"];
+const WORKFLOW_FIELDS: &[&str] = &["id", "name", "nodes", "edges", "accessPolicy"];
 const NODE_FIELDS: &[&str] = &["id", "component", "config", "grants", "dependsOn", "limits"];
 
 fn valid_id(id: &str) -> bool {
@@ -129,11 +133,18 @@ impl Workflow {
             }
         }
         parse_edges(obj.get("edges"), &known, &mut nodes, &mut errors);
+        let access_policy = match obj.get("accessPolicy") {
+            None | Some(Value::Null) => ResourcePolicy::default(),
+            Some(policy) => ResourcePolicy::from_json(policy).unwrap_or_else(|problems| {
+                errors.extend(problems.into_iter().map(|e| e.nested("accessPolicy")));
+                ResourcePolicy::default()
+            }),
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
         let nodes = topological(nodes).map_err(|cycle| vec![FieldError::new("nodes", format!("dependency cycle: {}", cycle.join(" → ")))])?;
-        Ok(Workflow { id, name, nodes })
+        Ok(Workflow { id, name, nodes, access_policy })
     }
 
     pub fn to_json(&self) -> Value {

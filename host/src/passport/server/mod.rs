@@ -32,9 +32,9 @@ pub const JWKS_PATH: &str = "/passport/jwks";
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 pub const OAUTH_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 
-/// How the embedded passport mints tokens (the config file's `[passport.server]`, snake_case).
+/// How the embedded passport mints tokens (the config file's `[passport.embedded]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PassportServerConfig {
     /// The `iss` claim and the discovery document's `issuer`.
     pub issuer: String,
@@ -84,19 +84,19 @@ impl PassportServerConfig {
         }
         for (i, audience) in self.additional_audiences.iter().enumerate() {
             if !plain(audience) {
-                errors.push(FieldError::new(format!("additional_audiences[{i}]"), "must be non-empty text without whitespace"));
+                errors.push(FieldError::new(format!("additional-audiences[{i}]"), "must be non-empty text without whitespace"));
             }
         }
         if !(MIN_LIFETIME..=MAX_LIFETIME).contains(&self.token_lifetime_secs) {
             errors.push(FieldError::new(
-                "token_lifetime_secs",
+                "token-lifetime-secs",
                 format!("must be between {MIN_LIFETIME} and {MAX_LIFETIME} seconds, not {}", self.token_lifetime_secs),
             ));
         }
         if let Some(public) = &self.public_url {
             match url::Url::parse(public) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.query().is_none() => {}
-                _ => errors.push(FieldError::new("public_url", format!("`{public}` is not an http(s) base URL"))),
+                _ => errors.push(FieldError::new("public-url", format!("`{public}` is not an http(s) base URL"))),
             }
         }
         errors
