@@ -11,7 +11,7 @@
 //! | [`clock`] | the `Clock` seam: system time, or a manual clock for tests |
 //! | [`db`] | opening the SQLite state database (WAL) |
 //! | [`validation`] | `FieldError`: a problem with one named input field |
-//! | [`token`] | the `TokenSource` seam: a fresh bearer token for (identity, audience) |
+//! | [`token`] | the `TokenSource` seam and the managed-identity token path: passport client, JWKS cache, IDInfo, refresh |
 //! | [`passport`] | the embedded passport: signs real JWTs and publishes its JWKS |
 //! | [`audit`] | the `AuditSink` seam and its events |
 //! | [`runtime`] | wasmtime engine, component cache, sandbox limits, running one node |
