@@ -2,6 +2,8 @@
 //! components are, a recording HTTP server on 127.0.0.1, and a runtime with
 //! the embedded passport's dev identity.
 
+pub mod tokens;
+
 use flowstudio_host::audit::MemoryAuditSink;
 use flowstudio_host::egress::{EgressPolicy, Grant, RunEgress};
 use flowstudio_host::passport::{DevTokenSource, Issuer};

@@ -104,6 +104,7 @@ impl PassportClient {
     pub async fn request_token(&self, request: TokenRequest<'_>) -> Result<TokenResponse, PassportError> {
         let secret = request.client_secret.expose();
         let mut body = Zeroizing::new(String::new());
+        let mut basic = Zeroizing::new(String::new());
         let mut builder = self.http.post(&self.endpoint).header(ACCEPT, "application/json");
         {
             let mut form = url::form_urlencoded::Serializer::new(&mut *body);
@@ -116,7 +117,9 @@ impl PassportClient {
             }
             match self.auth_method {
                 AuthMethod::ClientSecretBasic => {
-                    builder = builder.header(AUTHORIZATION, basic_credentials(request.client_id, secret)?);
+                    let (header, encoded) = basic_credentials(request.client_id, secret)?;
+                    builder = builder.header(AUTHORIZATION, header);
+                    basic = encoded;
                 }
                 AuthMethod::ClientSecretPost => {
                     form.append_pair("client_id", request.client_id);
@@ -133,20 +136,22 @@ impl PassportClient {
         let status = sent.status();
         let bytes = read_capped(sent).await?;
         let result = interpret(status, &bytes);
-        // A hostile or buggy passport might echo the secret in a description.
-        result.map_err(|e| scrub(e, secret))
+        // A hostile or buggy passport might echo the credentials in a description.
+        result.map_err(|e| scrub(e, &[secret, basic.as_str()]))
     }
 }
 
-/// `Basic base64(form(id) ":" form(secret))`, marked sensitive so it is never logged by the stack.
-fn basic_credentials(client_id: &str, secret: &str) -> Result<HeaderValue, PassportError> {
+/// `Basic base64(form(id) ":" form(secret))`, marked sensitive so it is never logged by
+/// the stack; also returns the base64 part, which is as secret as the secret.
+fn basic_credentials(client_id: &str, secret: &str) -> Result<(HeaderValue, Zeroizing<String>), PassportError> {
     let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
     let pair = Zeroizing::new(format!("{}:{}", encode(client_id), Zeroizing::new(encode(secret)).as_str()));
-    let value = Zeroizing::new(format!("Basic {}", STANDARD.encode(pair.as_bytes())));
+    let encoded = Zeroizing::new(STANDARD.encode(pair.as_bytes()));
+    let value = Zeroizing::new(format!("Basic {}", encoded.as_str()));
     let mut header = HeaderValue::from_str(&value)
         .map_err(|_| PassportError::Malformed { reason: "client credentials are not a valid header value".into() })?;
     header.set_sensitive(true);
-    Ok(header)
+    Ok((header, encoded))
 }
 
 fn transport_reason(e: &reqwest::Error) -> String {
@@ -265,8 +270,15 @@ fn shorten(text: &str) -> String {
     out
 }
 
-fn scrub(error: PassportError, secret: &str) -> PassportError {
-    let clean = |s: String| if !secret.is_empty() && s.contains(secret) { s.replace(secret, "[redacted]") } else { s };
+fn scrub(error: PassportError, credentials: &[&str]) -> PassportError {
+    let clean = |mut s: String| {
+        for c in credentials.iter().filter(|c| c.len() >= 4) {
+            if s.contains(c) {
+                s = s.replace(c, "[redacted]");
+            }
+        }
+        s
+    };
     match error {
         PassportError::InvalidClient { description } => PassportError::InvalidClient { description: description.map(clean) },
         PassportError::Rejected { code, description } => PassportError::Rejected { code: clean(code), description: description.map(clean) },
@@ -286,7 +298,7 @@ mod tests {
 
     #[test]
     fn basic_credentials_are_form_encoded_before_base64() {
-        let header = basic_credentials("mi client", "a+b/c:d%e=").expect("header");
+        let (header, _) = basic_credentials("mi client", "a+b/c:d%e=").expect("header");
         assert!(header.is_sensitive());
         let encoded = header.to_str().expect("ascii").strip_prefix("Basic ").expect("basic").to_string();
         let decoded = String::from_utf8(STANDARD.decode(encoded).expect("base64")).expect("utf8");
@@ -324,7 +336,7 @@ mod tests {
 
     #[test]
     fn an_echoed_secret_is_scrubbed() {
-        let e = scrub(PassportError::InvalidClient { description: Some("secret a+b/c:d%e= is wrong".into()) }, "a+b/c:d%e=");
+        let e = scrub(PassportError::InvalidClient { description: Some("secret a+b/c:d%e= is wrong".into()) }, &["a+b/c:d%e="]);
         assert!(!e.to_string().contains("a+b/c"), "{e}");
     }
 }
