@@ -5,7 +5,7 @@
 use flowstudio_host::clock::Clock;
 use flowstudio_host::secret::Secret;
 use flowstudio_host::secrets::{Freshness, SecretError, SecretReference, SecretValue, SecretsProvider};
-use flowstudio_host::token::{IdInfoVerifier, ManagedIdentity, ManagedTokenSource, PassportClient, PassportConfig, RefreshSettings};
+use flowstudio_host::token::{IdInfoVerifier, ManagedIdentity, ManagedTokenSource, PassportConfig, RefreshSettings};
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
@@ -222,9 +222,9 @@ pub fn managed_source(
         client_id: CLIENT_ID.into(),
         secret_reference: secret_reference(),
     };
-    let client = PassportClient::new(config).expect("client");
     let verifier = Arc::new(IdInfoVerifier::from_config(config, clock.clone()).expect("verifier"));
-    Arc::new(ManagedTokenSource::new(identity, secrets, client, verifier, settings, clock))
+    let config = PassportConfig { refresh: settings, ..config.clone() };
+    Arc::new(ManagedTokenSource::for_passport(identity, secrets, &config, verifier, clock).expect("source"))
 }
 
 /// Everything `tracing` writes in this test binary, at every level.

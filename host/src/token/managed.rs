@@ -16,7 +16,7 @@
 //!   every cached token of the identity is dropped.
 
 use super::client::{PassportClient, PassportError, TokenRequest, TokenResponse};
-use super::config::RefreshSettings;
+use super::config::{PassportConfig, RefreshSettings};
 use super::jwks::VerifyError;
 use super::schedule::{backoff, plan, Timing};
 use super::verify::IdInfoVerifier;
@@ -135,6 +135,19 @@ impl ManagedTokenSource {
     ) -> ManagedTokenSource {
         let inner = Inner { identity, secrets, client, verifier, clock, settings, state: Mutex::default(), counters: Counters::default() };
         ManagedTokenSource { inner: Arc::new(inner) }
+    }
+
+    /// A source for `identity` at the passport `config` names. `verifier` may be
+    /// shared by every identity of that passport (one key cache).
+    pub fn for_passport(
+        identity: ManagedIdentity,
+        secrets: Arc<dyn SecretsProvider>,
+        config: &PassportConfig,
+        verifier: Arc<IdInfoVerifier>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<ManagedTokenSource, PassportError> {
+        let client = PassportClient::new(config)?;
+        Ok(ManagedTokenSource::new(identity, secrets, client, verifier, config.refresh.clone(), clock))
     }
 
     pub fn managed_identity_id(&self) -> &str {
