@@ -11,7 +11,7 @@
 //! | [`clock`] | the `Clock` seam: system time, or a manual clock for tests |
 //! | [`db`] | opening the SQLite state database (WAL) |
 //! | [`validation`] | `FieldError`: a problem with one named input field |
-//! | [`token`] | the `TokenSource` seam: a fresh bearer token for (identity, audience) |
+//! | [`token`] | the `TokenSource` seam and the managed-identity token path: passport client, JWKS cache, IDInfo, refresh |
 //! | [`audit`] | the `AuditSink` seam, the audit events and the hash-chained audit log in the state db |
 //! | [`guard`] | the access guard: roles → permissions, per-workflow resource policies, 403 denials |
 //! | [`passport`] | the embedded passport: signing key in the data dir, real JWTs, JWKS; `/passport/token` + discovery over HTTP |
