@@ -3,7 +3,8 @@
 //! `Debug` and `Display` print `[redacted]`, there is no `Serialize`, and the
 //! bytes are zeroized on drop, so a secret cannot reach a log line, an error,
 //! an API response or the database by accident. Reading it is explicit:
-//! [`Secret::expose`].
+//! [`Secret::expose`]. It deserializes (so config files can hold the host's own
+//! credentials) but never serializes.
 
 use std::fmt;
 use zeroize::Zeroizing;
@@ -20,6 +21,12 @@ impl Secret {
     /// (an `Authorization` header, a token request body).
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret::new)
     }
 }
 

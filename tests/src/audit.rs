@@ -45,7 +45,7 @@ pub fn egress_event(execution: &str, identity: &str, destination: &str) -> Audit
     AuditEvent::Egress(EgressEvent {
         execution_id: execution.into(),
         node_id: "fetch".into(),
-        identity: identity.into(),
+        actor: AuditActor::managed_identity(identity),
         method: "GET".into(),
         destination: destination.into(),
         status: Some(200),

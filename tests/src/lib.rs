@@ -3,6 +3,10 @@
 //! the embedded passport's dev identity.
 
 pub mod audit;
+pub mod identities;
+pub mod scheduler;
+pub mod secrets;
+pub mod tokens;
 
 use flowstudio_host::audit::MemoryAuditSink;
 use flowstudio_host::egress::{EgressPolicy, Grant, RunEgress};

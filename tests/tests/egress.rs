@@ -34,7 +34,9 @@ async fn managed_identity_grant_gets_a_verifiable_jwt() {
     let events = audit.events();
     assert_eq!(events.len(), 1);
     let AuditEvent::Egress(e) = &events[0] else { panic!("not an egress event") };
-    assert_eq!(e.identity, "mi-dev");
+    assert_eq!(e.actor.managed_identity_id.as_deref(), Some("mi-dev"));
+    assert_eq!(e.actor.client_id.as_deref(), Some("dev-client"));
+    assert!(e.actor.service_account);
     assert_eq!(e.destination, server.origin());
     assert_eq!(e.decision, EgressDecision::Allowed);
     assert!(e.token_attached);

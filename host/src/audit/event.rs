@@ -90,8 +90,8 @@ impl Outcome {
 pub struct EgressEvent {
     pub execution_id: String,
     pub node_id: String,
-    /// Managed identity id, else the identity's client id.
-    pub identity: String,
+    /// Who the call was made for: the run's identity as of its current token.
+    pub actor: AuditActor,
     pub method: String,
     /// `scheme://host:port`, no path or query.
     pub destination: String,
@@ -330,8 +330,7 @@ impl AuditEvent {
                     EgressDecision::Denied(r) => (Outcome::Denied, Some(r.clone())),
                     EgressDecision::Failed(r) => (Outcome::Failure, Some(r.clone())),
                 };
-                let actor = AuditActor { managed_identity_id: Some(e.identity.clone()), ..Default::default() };
-                (actor, format!("{} {}", e.method, e.destination), Some(e.execution_id.clone()), outcome, reason)
+                (e.actor.clone(), format!("{} {}", e.method, e.destination), Some(e.execution_id.clone()), outcome, reason)
             }
             AuditEvent::AuthorizationFailure(e) => (
                 e.actor.clone(),

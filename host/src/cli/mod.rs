@@ -2,6 +2,7 @@
 
 mod audit;
 mod cron;
+mod identity;
 mod node;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,9 @@ pub enum Command {
     /// Check and search the tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Manage the managed identities (service accounts) runs act as.
+    #[command(subcommand)]
+    Identity(identity::IdentityCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -42,5 +46,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Node(cmd) => node::run(cmd, &cli.data_dir),
         Command::Cron(cmd) => cron::run(cmd),
         Command::Audit(cmd) => audit::run(cmd, &cli.data_dir),
+        Command::Identity(cmd) => identity::run(cmd, &cli.data_dir),
     }
 }

@@ -4,7 +4,7 @@ use anyhow::Context as _;
 use clap::Subcommand;
 use flowstudio_host::audit::TracingAuditSink;
 use flowstudio_host::egress::{EgressPolicy, Grant, RunEgress};
-use flowstudio_host::passport::{DevTokenSource, Issuer};
+use flowstudio_host::passport::{load_or_create_issuer, DevTokenSource, DEV_ISSUER};
 use flowstudio_host::runtime::{Invocation, RunContext, Runtime, RuntimeConfig};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -51,7 +51,8 @@ pub fn run(cmd: NodeCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
                 limits.deadline = std::time::Duration::from_millis(ms);
             }
             let node = runtime.load_file(&file)?;
-            let issuer = Arc::new(dev_issuer(data_dir)?);
+            // The data dir's passport key (created 0600 on first use), so tokens stay verifiable across runs.
+            let issuer = Arc::new(load_or_create_issuer(data_dir, DEV_ISSUER)?);
             let tokens = Arc::new(DevTokenSource::new(issuer, "flowstudio", DevTokenSource::dev_identity(), 3600));
             // Dev mode: tokens may go over plain http, but only to loopback.
             let policy = EgressPolicy { grants, allow_loopback_plain_http_tokens: true, ..Default::default() };
@@ -75,34 +76,4 @@ pub fn run(cmd: NodeCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// The embedded passport's key, created once per data dir (0600) so tokens stay verifiable across runs.
-fn dev_issuer(data_dir: &Path) -> anyhow::Result<Issuer> {
-    let path = data_dir.join("passport").join("ed25519.seed");
-    let seed: [u8; 32] = match std::fs::read(&path) {
-        Ok(bytes) => bytes.try_into().map_err(|_| anyhow::anyhow!("passport key `{}` is damaged", path.display()))?,
-        Err(_) => {
-            let seed: [u8; 32] = rand::random();
-            write_private(&path, &seed)?;
-            seed
-        }
-    };
-    Ok(Issuer::from_seed("flowstudio-dev", &seed)?)
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create `{}`", path.display()))?;
-    file.write_all(bytes)?;
-    Ok(())
 }

@@ -2,7 +2,7 @@
 
 use super::grant::{default_port, parse_ip, GrantAuth};
 use super::{address, send, EgressPolicy};
-use crate::audit::{AuditEvent, AuditSink, EgressDecision, EgressEvent};
+use crate::audit::{AuditActor, AuditEvent, AuditSink, EgressDecision, EgressEvent};
 use crate::token::{AccessToken, TokenSource};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -239,14 +239,11 @@ impl Call {
     }
 
     fn audit(&self, outcome: &Outcome) {
-        let identity = {
-            let info = self.run.tokens.id_info();
-            info.managed_identity_id.unwrap_or(info.client_id)
-        };
+        let actor = AuditActor::from_id_info(&self.run.tokens.id_info());
         let event = EgressEvent {
             execution_id: self.run.execution_id.clone(),
             node_id: self.node_id.clone(),
-            identity,
+            actor,
             method: self.method.clone(),
             destination: self.destination(),
             status: outcome.status,

@@ -64,6 +64,7 @@ impl DevTokenSource {
             roles: id.roles.clone(),
             scope: id.scopes.join(" "),
             idtyp: id.is_service_account.then(|| "app".to_string()),
+            mi: id.managed_identity_id.clone(),
             jti: hex::encode(rand::random::<[u8; 16]>()),
         };
         let token = self.issuer.sign(&claims).map_err(|e| TokenError::Unavailable {

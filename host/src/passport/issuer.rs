@@ -29,6 +29,9 @@ pub struct Claims {
     pub scope: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idtyp: Option<String>,
+    /// The managed identity the token was minted for, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mi: Option<String>,
     /// Unique per token, so two tokens minted in the same second differ.
     #[serde(default)]
     pub jti: String,

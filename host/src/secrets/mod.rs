@@ -3,10 +3,48 @@
 //! The [`SecretsProvider`] trait is the seam; each store is one provider, and
 //! a caching layer wraps them. A secret value only ever lives in a
 //! [`Secret`](crate::secret::Secret).
+//!
+//! | file | job |
+//! |---|---|
+//! | `reference.rs` | [`SecretReference`]: the `secretReference` shapes and their validation |
+//! | `config.rs` | [`SecretsConfig`]: the `[secrets.*]` settings (endpoints, the host's own credentials, cache) |
+//! | `azure_key_vault/` | [`AzureKeyVaultProvider`]: REST reads, the 401 challenge flow, Entra/IMDS tokens |
+//! | `aws_secrets_manager.rs` | [`AwsSecretsManagerProvider`]: `GetSecretValue`, SigV4, errors by `__type` |
+//! | `hashicorp_vault.rs` | [`HashicorpVaultProvider`]: KV v2 reads, token or AppRole auth |
+//! | `env.rs`, `file.rs` | [`EnvProvider`], [`FileProvider`]: development stores, off unless configured |
+//! | `store.rs` | [`SecretStore`]: dispatch by reference kind |
+//! | `cache.rs` | [`SecretCache`]: TTL, bypass, bounded stale-while-revalidate, single flight |
+//! | `http.rs`, `extract.rs` | no redirects, timeouts, bounded bodies; JSON keys and content versions |
+//!
+//! The usual assembly is [`from_config`]: a cached store over every provider.
 
+mod aws_secrets_manager;
+mod azure_key_vault;
+mod cache;
+mod config;
+mod env;
+mod extract;
+mod file;
+mod hashicorp_vault;
+mod http;
 mod reference;
+mod store;
 
+pub use aws_secrets_manager::AwsSecretsManagerProvider;
+pub use azure_key_vault::AzureKeyVaultProvider;
+pub use cache::SecretCache;
+pub use config::{AwsSecretsManagerConfig, AzureKeyVaultConfig, CacheConfig, EnvConfig, FileConfig, HashicorpVaultConfig, SecretsConfig};
+pub use env::EnvProvider;
+pub use file::FileProvider;
+pub use hashicorp_vault::HashicorpVaultProvider;
 pub use reference::SecretReference;
+pub use store::{SecretStore, PROVIDER_KINDS};
+
+/// The secrets the host reads for its schedules: every configured provider
+/// behind one cache.
+pub fn from_config(config: &SecretsConfig, clock: std::sync::Arc<dyn crate::clock::Clock>) -> SecretCache<SecretStore> {
+    SecretCache::new(SecretStore::from_config(config, clock.clone()), clock, &config.cache)
+}
 
 use crate::secret::Secret;
 use futures::future::BoxFuture;

@@ -84,6 +84,9 @@ impl SecretReference {
                 non_empty(&mut errors, "secretName", secret_name);
                 if let Some(v) = version {
                     non_empty(&mut errors, "version", v);
+                    if !v.chars().all(|c| c.is_ascii_alphanumeric()) {
+                        errors.push(FieldError::new("version", "may hold only letters and digits (a Key Vault version id)"));
+                    }
                 }
                 if !secret_name.is_empty() && !secret_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
                     errors.push(FieldError::new("secretName", "may hold only letters, digits and `-`"));
@@ -108,6 +111,12 @@ impl SecretReference {
             SecretReference::HashicorpVault { address, mount, path, key, namespace } => {
                 non_empty(&mut errors, "mount", mount);
                 non_empty(&mut errors, "path", path);
+                // `..` would walk out of the KV mount into other Vault APIs, with the host's token.
+                for (field, value) in [("mount", mount), ("path", path)] {
+                    if value.split('/').any(|s| s == "." || s == "..") {
+                        errors.push(FieldError::new(field, "must not contain `.` or `..` segments"));
+                    }
+                }
                 non_empty(&mut errors, "key", key);
                 if let Some(ns) = namespace {
                     non_empty(&mut errors, "namespace", ns);
@@ -140,8 +149,9 @@ impl fmt::Display for SecretReference {
                 write!(f, "azure-key-vault {}secrets/{secret_name}", with_slash(vault_uri))?;
                 version.iter().try_for_each(|v| write!(f, "/{v}"))
             }
-            SecretReference::AwsSecretsManager { region, secret_id, version_stage, .. } => {
+            SecretReference::AwsSecretsManager { region, secret_id, version_stage, json_key } => {
                 write!(f, "aws-secrets-manager {region} `{secret_id}`")?;
+                json_key.iter().try_for_each(|k| write!(f, "#{k}"))?;
                 version_stage.iter().try_for_each(|v| write!(f, " ({v})"))
             }
             SecretReference::HashicorpVault { address, mount, path, key, .. } => {
@@ -230,5 +240,7 @@ mod tests {
         assert_eq!(field(json!({"provider": "aws-secrets-manager", "region": "us-east-1", "secretId": ""})), "secretId");
         assert_eq!(field(json!({"provider": "aws-secrets-manager", "region": "US East", "secretId": "x"})), "region");
         assert_eq!(field(json!({"provider": "hashicorp-vault", "address": "http://127.0.0.1:8200", "mount": "secret", "path": "p"})), "key");
+        assert_eq!(field(json!({"provider": "hashicorp-vault", "address": "http://127.0.0.1:8200", "mount": "secret", "path": "../../sys/raw", "key": "k"})), "path");
+        assert_eq!(field(json!({"provider": "azure-key-vault", "vaultUri": "https://v/", "secretName": "s", "version": "../x"})), "version");
     }
 }

@@ -1,4 +1,13 @@
-//! Who a run acts as, as handed to every node. Never carries the token.
+//! Who a run acts as: [`IdInfo`], as handed to every node (never the token),
+//! and the [`registry`] of managed identities (service accounts) behind it,
+//! including the hashed client secrets of the embedded passport.
+
+mod client_secret;
+pub mod registry;
+mod validate;
+
+pub use client_secret::{generate_client_secret, DEFAULT_HASH_ITERATIONS, MIN_HASH_ITERATIONS};
+pub use registry::{ClientAuthError, IdentityError, IdentityRegistry, ManagedIdentity, NewManagedIdentity};
 
 use serde::{Deserialize, Serialize};
 

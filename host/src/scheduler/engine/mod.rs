@@ -1,0 +1,510 @@
+//! The engine task: one sorted timer set over all schedules, retries and the
+//! lease heartbeat; per-schedule lanes for the overlap policy. Take-over,
+//! trigger-now, backfill and shutdown live in `operations`.
+
+use super::{due, retry, Command, EngineEvent, ExecutionOutcome, FailureKind, Firing, FiringHandler, SchedulerConfig, SchedulerError};
+use crate::clock::Clock;
+use crate::schedule::{OverlapPolicy, Schedule};
+use crate::state::{nominal_key, AttemptEnd, AttemptStatus, Execution, ExecutionStatus, NewExecution, StateStore, Trigger};
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::AbortHandle;
+
+mod operations;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Heartbeat,
+    Fire(String),
+    Retry(String),
+}
+
+/// Which queue of its schedule an execution belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Regular,
+    Backfill,
+}
+
+/// An admitted execution: running, waiting for its next attempt, or queued.
+struct Admitted {
+    firing: Firing,
+    slot: Slot,
+    interruptions: u32,
+}
+
+#[derive(Default)]
+struct Lane {
+    /// Regular executions running or waiting for a retry.
+    active: usize,
+    queue: VecDeque<Admitted>,
+    backfill_active: bool,
+    backfill: VecDeque<Admitted>,
+}
+
+struct Done {
+    execution_id: String,
+    attempt: u32,
+    outcome: ExecutionOutcome,
+}
+
+enum Admission {
+    Run,
+    Queue,
+    Skip,
+}
+
+pub(super) struct Engine {
+    store: Arc<dyn StateStore>,
+    handler: Arc<dyn FiringHandler>,
+    clock: Arc<dyn Clock>,
+    config: SchedulerConfig,
+    events: broadcast::Sender<EngineEvent>,
+    schedules: HashMap<String, Arc<Schedule>>,
+    marks: HashMap<String, DateTime<Utc>>,
+    timers: BTreeSet<(DateTime<Utc>, Timer)>,
+    fire_at: HashMap<String, DateTime<Utc>>,
+    lanes: HashMap<String, Lane>,
+    running: HashMap<String, (Admitted, AbortHandle)>,
+    waiting: HashMap<String, Admitted>,
+    done_tx: mpsc::UnboundedSender<Done>,
+    done_rx: Option<mpsc::UnboundedReceiver<Done>>,
+    revision: u64,
+    stopping: bool,
+}
+
+fn new_execution_id() -> String {
+    format!("exe-{}", hex::encode(rand::random::<[u8; 10]>()))
+}
+
+impl Engine {
+    pub(super) async fn start(
+        store: Arc<dyn StateStore>,
+        handler: Arc<dyn FiringHandler>,
+        clock: Arc<dyn Clock>,
+        config: SchedulerConfig,
+        events: broadcast::Sender<EngineEvent>,
+    ) -> Result<Engine, SchedulerError> {
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let mut engine = Engine {
+            store,
+            handler,
+            clock,
+            config,
+            events,
+            schedules: HashMap::new(),
+            marks: HashMap::new(),
+            timers: BTreeSet::new(),
+            fire_at: HashMap::new(),
+            lanes: HashMap::new(),
+            running: HashMap::new(),
+            waiting: HashMap::new(),
+            done_tx,
+            done_rx: Some(done_rx),
+            revision: 0,
+            stopping: false,
+        };
+        let now = engine.clock.now();
+        let taken = engine.store.take_abandoned(&engine.config.owner, now, now + engine.config.lease, engine.config.take_over_on_start).await?;
+        engine.reload().await?;
+        engine.adopt(taken).await;
+        engine.timers.insert((now + engine.heartbeat(), Timer::Heartbeat));
+        Ok(engine)
+    }
+
+    fn heartbeat(&self) -> chrono::Duration {
+        self.config.lease / 3
+    }
+
+    fn emit(&self, event: EngineEvent) {
+        let _ = self.events.send(event);
+    }
+
+    pub(super) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let Some(mut done_rx) = self.done_rx.take() else { return };
+        loop {
+            self.process_due().await;
+            let sleep = match self.timers.first() {
+                Some((at, _)) => self.clock.sleep_until(*at),
+                None => Box::pin(futures::future::pending()),
+            };
+            tokio::select! {
+                _ = sleep => {}
+                Some(done) = done_rx.recv() => self.on_done(done).await,
+                command = commands.recv() => match command {
+                    None => {
+                        self.shutdown(std::time::Duration::ZERO, &mut done_rx).await;
+                        return;
+                    }
+                    Some(Command::Shutdown { grace, reply }) => {
+                        let report = self.shutdown(grace, &mut done_rx).await;
+                        let _ = reply.send(report);
+                        return;
+                    }
+                    Some(command) => self.on_command(command).await,
+                },
+            }
+        }
+    }
+
+    async fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Sync(reply) => {
+                self.process_due().await;
+                let _ = reply.send(());
+            }
+            Command::Reload(reply) => {
+                if let Err(e) = self.reload().await {
+                    tracing::error!("schedules could not be reloaded: {e}");
+                }
+                self.process_due().await;
+                let _ = reply.send(());
+            }
+            Command::TriggerNow { schedule_id, user, reply } => {
+                let _ = reply.send(self.trigger_now(&schedule_id, user).await);
+            }
+            Command::Backfill { schedule_id, from, to, reply } => {
+                let _ = reply.send(self.backfill(&schedule_id, from, to).await);
+            }
+            Command::Shutdown { .. } => {}
+        }
+    }
+
+    // ---- schedules and timers ----
+
+    async fn reload(&mut self) -> Result<(), SchedulerError> {
+        self.revision = self.store.schedules_revision().await?;
+        let list = self.store.list_schedules().await?;
+        let ids: HashSet<String> = list.iter().map(|s| s.id.clone()).collect();
+        let gone: Vec<String> = self.schedules.keys().filter(|id| !ids.contains(*id)).cloned().collect();
+        for id in gone {
+            self.schedules.remove(&id);
+            self.marks.remove(&id);
+            self.disarm(&id);
+        }
+        for schedule in list {
+            if let Some(mark) = self.store.last_evaluated(&schedule.id).await? {
+                self.marks.insert(schedule.id.clone(), mark);
+            }
+            let schedule = Arc::new(schedule);
+            self.schedules.insert(schedule.id.clone(), schedule.clone());
+            self.arm(&schedule);
+        }
+        Ok(())
+    }
+
+    fn mark_of(&self, schedule: &Schedule) -> DateTime<Utc> {
+        self.marks.get(&schedule.id).copied().unwrap_or_else(|| {
+            let created = schedule.created_at;
+            match schedule.spec.start_at {
+                Some(start) => created.max(start - chrono::Duration::milliseconds(1)),
+                None => created,
+            }
+        })
+    }
+
+    fn disarm(&mut self, id: &str) {
+        if let Some(at) = self.fire_at.remove(id) {
+            self.timers.remove(&(at, Timer::Fire(id.to_string())));
+        }
+    }
+
+    /// Set the schedule's timer to its next nominal time after its mark.
+    fn arm(&mut self, schedule: &Schedule) {
+        self.disarm(&schedule.id);
+        if schedule.spec.paused || self.stopping {
+            return;
+        }
+        let Ok(cron) = schedule.spec.cron() else {
+            tracing::error!(schedule = %schedule.id, "stored schedule has an invalid cron expression; it will not fire");
+            return;
+        };
+        let mut after = self.mark_of(schedule);
+        if let Some(start) = schedule.spec.start_at {
+            after = after.max(start - chrono::Duration::milliseconds(1));
+        }
+        let Some(next) = cron.next_after(after) else { return };
+        if schedule.spec.end_at.is_some_and(|end| next > end) {
+            return;
+        }
+        self.fire_at.insert(schedule.id.clone(), next);
+        self.timers.insert((next, Timer::Fire(schedule.id.clone())));
+    }
+
+    async fn process_due(&mut self) {
+        let now = self.clock.now();
+        while let Some((at, timer)) = self.timers.first().cloned() {
+            if at > now || self.stopping {
+                break;
+            }
+            self.timers.remove(&(at, timer.clone()));
+            match timer {
+                Timer::Heartbeat => self.heartbeat_tick(now).await,
+                Timer::Fire(id) => {
+                    self.fire_at.remove(&id);
+                    self.fire(&id, now).await;
+                }
+                Timer::Retry(id) => {
+                    if let Some(admitted) = self.waiting.remove(&id) {
+                        self.launch(admitted).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn heartbeat_tick(&mut self, now: DateTime<Utc>) {
+        let until = now + self.config.lease;
+        if let Err(e) = self.store.renew_leases(&self.config.owner, until).await {
+            tracing::error!("leases could not be renewed: {e}");
+        }
+        match self.store.schedules_revision().await {
+            Ok(rev) if rev != self.revision => {
+                if let Err(e) = self.reload().await {
+                    tracing::error!("schedules could not be reloaded: {e}");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("schedule revision could not be read: {e}"),
+        }
+        // Another replica's expired work.
+        match self.store.take_abandoned(&self.config.owner, now, until, false).await {
+            Ok(taken) => self.adopt(taken).await,
+            Err(e) => tracing::error!("abandoned executions could not be taken over: {e}"),
+        }
+        self.timers.insert((now + self.heartbeat(), Timer::Heartbeat));
+    }
+
+    async fn fire(&mut self, id: &str, now: DateTime<Utc>) {
+        let Some(schedule) = self.schedules.get(id).cloned() else { return };
+        if schedule.spec.paused {
+            return;
+        }
+        let Ok(cron) = schedule.spec.cron() else { return };
+        let plan = due::plan(&schedule.spec, &cron, self.mark_of(&schedule), now, self.config.max_firings);
+        if plan.dropped > 0 {
+            tracing::info!(schedule = %id, dropped = plan.dropped, "missed firings dropped by the catch-up policy");
+            self.emit(EngineEvent::Missed { schedule_id: id.to_string(), count: plan.dropped });
+        }
+        let trigger = Trigger::Schedule { name: schedule.spec.name.clone() };
+        for nominal in plan.run {
+            // Firings caught up after downtime run in turn; the overlap policy is for on-time ones.
+            let catching_up = now - nominal > due::MISFIRE_GRACE;
+            self.claim(&schedule, nominal, nominal_key(nominal), trigger.clone(), Some(nominal), now, catching_up).await;
+        }
+        if let Some(mark) = plan.mark {
+            if let Err(e) = self.store.mark_evaluated(id, mark).await {
+                tracing::error!(schedule = %id, "evaluation mark could not be saved: {e}");
+            }
+            self.marks.insert(id.to_string(), mark);
+        }
+        self.arm(&schedule);
+    }
+
+    fn admission(&mut self, schedule: &Schedule, trigger: &Trigger, catching_up: bool) -> Admission {
+        let lane = self.lanes.entry(schedule.id.clone()).or_default();
+        match trigger {
+            Trigger::Manual { .. } => Admission::Run,
+            Trigger::Backfill => Admission::Queue,
+            Trigger::Schedule { .. } if catching_up => Admission::Queue,
+            Trigger::Schedule { .. } => match schedule.spec.overlap {
+                OverlapPolicy::AllowAll => Admission::Run,
+                _ if lane.active == 0 && lane.queue.is_empty() => Admission::Run,
+                OverlapPolicy::Skip => Admission::Skip,
+                OverlapPolicy::BufferOne if lane.queue.is_empty() => Admission::Queue,
+                OverlapPolicy::BufferOne => Admission::Skip,
+                OverlapPolicy::BufferAll => Admission::Queue,
+            },
+        }
+    }
+
+    /// Claim one firing and admit it. `None` when it was claimed already.
+    async fn claim(
+        &mut self,
+        schedule: &Arc<Schedule>,
+        nominal: DateTime<Utc>,
+        key: String,
+        trigger: Trigger,
+        mark: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        catching_up: bool,
+    ) -> Option<Execution> {
+        let admission = self.admission(schedule, &trigger, catching_up);
+        let new = NewExecution {
+            id: new_execution_id(),
+            schedule_id: schedule.id.clone(),
+            workflow_id: schedule.spec.workflow_id.clone(),
+            firing_key: key,
+            nominal_time: nominal,
+            trigger: trigger.clone(),
+            status: if matches!(admission, Admission::Skip) { ExecutionStatus::Skipped } else { ExecutionStatus::Pending },
+            owner: self.config.owner.clone(),
+            lease_until: now + self.config.lease,
+            created_at: now,
+        };
+        let execution = match self.store.claim_firing(new, mark).await {
+            Ok(Some(e)) => e,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::error!(schedule = %schedule.id, %nominal, "firing could not be claimed: {e}");
+                return None;
+            }
+        };
+        let (execution_id, schedule_id) = (execution.id.clone(), schedule.id.clone());
+        if matches!(admission, Admission::Skip) {
+            self.emit(EngineEvent::Skipped { execution_id, schedule_id, nominal_time: nominal });
+            return Some(execution);
+        }
+        self.emit(EngineEvent::Claimed { execution_id: execution_id.clone(), schedule_id, nominal_time: nominal, trigger: trigger.clone() });
+        let slot = if trigger == Trigger::Backfill { Slot::Backfill } else { Slot::Regular };
+        let firing = Firing { schedule: schedule.clone(), nominal_time: nominal, execution_id, trigger, attempt: 1 };
+        let admitted = Admitted { firing, slot, interruptions: 0 };
+        match admission {
+            Admission::Run => self.begin(admitted).await,
+            _ => self.enqueue(admitted).await,
+        }
+        Some(execution)
+    }
+
+    async fn enqueue(&mut self, admitted: Admitted) {
+        let schedule_id = admitted.firing.schedule.id.clone();
+        let lane = self.lanes.entry(schedule_id.clone()).or_default();
+        match admitted.slot {
+            Slot::Regular => lane.queue.push_back(admitted),
+            Slot::Backfill => lane.backfill.push_back(admitted),
+        }
+        self.pump(&schedule_id).await;
+    }
+
+    /// Start what the lane's policy lets start now.
+    async fn pump(&mut self, schedule_id: &str) {
+        if self.stopping {
+            return;
+        }
+        loop {
+            let Some(lane) = self.lanes.get_mut(schedule_id) else { return };
+            let allow_all = lane
+                .queue
+                .front()
+                .is_some_and(|a| a.firing.schedule.spec.overlap == OverlapPolicy::AllowAll);
+            let next = if !lane.backfill_active && !lane.backfill.is_empty() {
+                lane.backfill.pop_front()
+            } else if !lane.queue.is_empty() && (lane.active == 0 || allow_all) {
+                lane.queue.pop_front()
+            } else {
+                None
+            };
+            match next {
+                Some(admitted) => self.begin(admitted).await,
+                None => return,
+            }
+        }
+    }
+
+    /// Count an admitted execution as active in its lane and start its attempt.
+    async fn begin(&mut self, admitted: Admitted) {
+        let lane = self.lanes.entry(admitted.firing.schedule.id.clone()).or_default();
+        match admitted.slot {
+            Slot::Regular => lane.active += 1,
+            Slot::Backfill => lane.backfill_active = true,
+        }
+        self.launch(admitted).await;
+    }
+
+    async fn launch(&mut self, admitted: Admitted) {
+        let now = self.clock.now();
+        let id = admitted.firing.execution_id.clone();
+        let attempt = admitted.firing.attempt;
+        let handler = self.handler.clone();
+        let done = self.done_tx.clone();
+        let firing = admitted.firing.clone();
+        let task = match self.store.start_attempt(&id, attempt, now).await {
+            Ok(()) => {
+                self.emit(EngineEvent::AttemptStarted { execution_id: id.clone(), attempt });
+                tokio::spawn(async move {
+                    // A panicking handler must not leave the execution running forever.
+                    let outcome = std::panic::AssertUnwindSafe(handler.run(firing)).catch_unwind().await.unwrap_or_else(|_| {
+                        ExecutionOutcome::Failed(super::Failure::permanent("the firing handler panicked"))
+                    });
+                    let _ = done.send(Done { execution_id: id, attempt, outcome });
+                })
+            }
+            Err(e) => {
+                tracing::error!(execution = %id, "attempt {attempt} could not be recorded: {e}");
+                // Reported like any other end, through the engine loop.
+                let outcome = ExecutionOutcome::Failed(super::Failure::permanent(format!("attempt could not be recorded: {e}")));
+                tokio::spawn(async move {
+                    let _ = done.send(Done { execution_id: id, attempt, outcome });
+                })
+            }
+        };
+        self.running.insert(admitted.firing.execution_id.clone(), (admitted, task.abort_handle()));
+    }
+
+    async fn on_done(&mut self, done: Done) {
+        let Some((admitted, _)) = self.running.remove(&done.execution_id) else { return };
+        let now = self.clock.now();
+        let id = done.execution_id;
+        let (status, error, transient) = match &done.outcome {
+            ExecutionOutcome::Succeeded { .. } => (AttemptStatus::Succeeded, None, false),
+            ExecutionOutcome::Failed(f) => {
+                let status = if f.kind == FailureKind::Rejected { AttemptStatus::Rejected } else { AttemptStatus::Failed };
+                (status, Some(f.reason.clone()), f.kind == FailureKind::Transient)
+            }
+        };
+        let end = AttemptEnd { status, error, transient };
+        if let Err(e) = self.store.end_attempt(&id, done.attempt, end, now).await {
+            tracing::error!(execution = %id, "attempt end could not be recorded: {e}");
+        }
+        match done.outcome {
+            ExecutionOutcome::Succeeded { output } => self.finish(admitted, ExecutionStatus::Succeeded, None, Some(output)).await,
+            ExecutionOutcome::Failed(failure) => {
+                let policy = admitted.firing.schedule.spec.retry_policy;
+                let counted = done.attempt.saturating_sub(admitted.interruptions);
+                if failure.kind == FailureKind::Transient && retry::may_try_again(&policy, counted) {
+                    if self.stopping {
+                        // Leave the retry to the next start.
+                        self.release(&id, now).await;
+                        return;
+                    }
+                    let at = now + retry::delay(&policy, counted, rand::random::<f64>());
+                    let next_attempt = done.attempt + 1;
+                    tracing::info!(execution = %id, attempt = done.attempt, %at, "transient failure, retrying: {}", failure.reason);
+                    self.emit(EngineEvent::RetryScheduled { execution_id: id.clone(), next_attempt, at });
+                    let mut admitted = admitted;
+                    admitted.firing.attempt = next_attempt;
+                    self.waiting.insert(id.clone(), admitted);
+                    self.timers.insert((at, Timer::Retry(id)));
+                } else {
+                    let status = if failure.kind == FailureKind::Rejected { ExecutionStatus::Rejected } else { ExecutionStatus::Failed };
+                    self.finish(admitted, status, Some(failure.reason), None).await;
+                }
+            }
+        }
+    }
+
+    async fn finish(&mut self, admitted: Admitted, status: ExecutionStatus, error: Option<String>, output: Option<serde_json::Value>) {
+        let id = admitted.firing.execution_id.clone();
+        if let Err(e) = self.store.finish_execution(&id, status, error.clone(), output, self.clock.now()).await {
+            tracing::error!(execution = %id, "execution end could not be recorded: {e}");
+        }
+        self.emit(EngineEvent::Finished { execution_id: id, status, error });
+        let schedule_id = admitted.firing.schedule.id.clone();
+        if let Some(lane) = self.lanes.get_mut(&schedule_id) {
+            match admitted.slot {
+                Slot::Regular => lane.active = lane.active.saturating_sub(1),
+                Slot::Backfill => lane.backfill_active = false,
+            }
+        }
+        self.pump(&schedule_id).await;
+    }
+
+    async fn release(&mut self, id: &str, now: DateTime<Utc>) {
+        if let Err(e) = self.store.release(id, now).await {
+            tracing::error!(execution = %id, "execution could not be released: {e}");
+        }
+    }
+}

@@ -1,0 +1,86 @@
+use super::*;
+use crate::schedule::ScheduleSpec;
+use chrono::TimeZone;
+use serde_json::json;
+
+fn temp_db() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("flowstudio-state-{}", rand::random::<u64>())).join("state.db")
+}
+
+fn spec() -> ScheduleSpec {
+    ScheduleSpec::from_json(&json!({
+        "workflowId": "wf", "name": "n", "cronExpression": "0 6 * * *", "timezone": "UTC",
+        "managedIdentityId": "mi", "secretReference": {"provider": "env", "name": "X"}
+    }))
+    .unwrap()
+}
+
+fn t(h: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 5, 1, h, 0, 0).unwrap()
+}
+
+fn firing(schedule: &str, id: &str, key: DateTime<Utc>, owner: &str) -> NewExecution {
+    NewExecution {
+        id: id.into(),
+        schedule_id: schedule.into(),
+        workflow_id: "wf".into(),
+        firing_key: nominal_key(key),
+        nominal_time: key,
+        trigger: Trigger::Schedule { name: "n".into() },
+        status: ExecutionStatus::Pending,
+        owner: owner.into(),
+        lease_until: key + chrono::Duration::minutes(1),
+        created_at: key,
+    }
+}
+
+#[tokio::test]
+async fn a_firing_is_claimed_once_across_two_connections() {
+    let path = temp_db();
+    let a = SqliteStateStore::open(&path).unwrap();
+    let b = SqliteStateStore::open(&path).unwrap();
+    let s = a.create_schedule(spec(), t(0)).await.unwrap();
+    assert!(a.claim_firing(firing(&s.id, "e1", t(6), "a"), Some(t(6))).await.unwrap().is_some());
+    assert!(b.claim_firing(firing(&s.id, "e2", t(6), "b"), Some(t(6))).await.unwrap().is_none());
+    assert_eq!(b.last_evaluated(&s.id).await.unwrap(), Some(t(6)));
+    // The mark never moves back.
+    b.mark_evaluated(&s.id, t(1)).await.unwrap();
+    assert_eq!(a.last_evaluated(&s.id).await.unwrap(), Some(t(6)));
+    assert_eq!(a.list_executions(Some(&s.id), 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn abandoned_running_executions_come_back_interrupted() {
+    let store = SqliteStateStore::open(&temp_db()).unwrap();
+    let s = store.create_schedule(spec(), t(0)).await.unwrap();
+    store.claim_firing(firing(&s.id, "e1", t(6), "old"), None).await.unwrap().unwrap();
+    store.claim_firing(firing(&s.id, "e2", t(7), "old"), None).await.unwrap().unwrap();
+    store.start_attempt("e1", 1, t(6)).await.unwrap();
+    // Leases still valid: nothing to take unless other owners' work is taken too.
+    assert!(store.take_abandoned("new", t(6), t(8), false).await.unwrap().is_empty());
+    let taken = store.take_abandoned("new", t(6), t(8), true).await.unwrap();
+    let ids: Vec<(&str, ExecutionStatus, u32)> = taken.iter().map(|e| (e.id.as_str(), e.status, e.interruptions)).collect();
+    assert_eq!(ids, [("e1", ExecutionStatus::Interrupted, 1), ("e2", ExecutionStatus::Pending, 0)]);
+    assert_eq!(store.attempts("e1").await.unwrap()[0].status, AttemptStatus::Interrupted);
+    store.finish_execution("e1", ExecutionStatus::Succeeded, None, Some(json!({"ok": true})), t(9)).await.unwrap();
+    let e1 = store.get_execution("e1").await.unwrap().unwrap();
+    assert_eq!((e1.status, e1.output), (ExecutionStatus::Succeeded, Some(json!({"ok": true}))));
+    // Finished work is never handed out again.
+    let again = store.take_abandoned("third", t(23), t(23), true).await.unwrap();
+    assert_eq!(again.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["e2"]);
+}
+
+#[tokio::test]
+async fn resuming_moves_the_mark_and_changes_bump_the_revision() {
+    let store = SqliteStateStore::open(&temp_db()).unwrap();
+    let r0 = store.schedules_revision().await.unwrap();
+    let s = store.create_schedule(spec(), t(0)).await.unwrap();
+    assert!(store.set_paused(&s.id, true, t(1)).await.unwrap().spec.paused);
+    assert_eq!(store.last_evaluated(&s.id).await.unwrap(), None);
+    assert!(!store.set_paused(&s.id, false, t(5)).await.unwrap().spec.paused);
+    assert_eq!(store.last_evaluated(&s.id).await.unwrap(), Some(t(5)));
+    assert!(store.schedules_revision().await.unwrap() >= r0 + 3);
+    store.delete_schedule(&s.id).await.unwrap();
+    assert!(store.get_schedule(&s.id).await.unwrap().is_none());
+    assert!(matches!(store.delete_schedule(&s.id).await, Err(StateError::ScheduleNotFound(_))));
+}
