@@ -19,8 +19,14 @@ const EXECUTION_OUTCOMES: [&str; 3] = ["succeeded", "failed", "rejected"];
 const EGRESS_DECISIONS: [&str; 3] = ["allowed", "denied", "failed"];
 
 /// One counter per value of a small, fixed label set.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Counters<const N: usize>([AtomicU64; N]);
+
+impl<const N: usize> Default for Counters<N> {
+    fn default() -> Self {
+        Counters(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
 
 impl<const N: usize> Counters<N> {
     fn add(&self, index: usize) {
@@ -187,7 +193,7 @@ mod tests {
         AuditEvent::Egress(EgressEvent {
             execution_id: "e-1".into(),
             node_id: "n".into(),
-            identity: "mi-1".into(),
+            actor: AuditActor::managed_identity("mi-1"),
             method: "GET".into(),
             destination: "https://a.example:443".into(),
             status: None,
