@@ -19,9 +19,6 @@ use axum::response::Response;
 use serde::Deserialize;
 use std::sync::Arc;
 
-/// The default name of the role that may use the admin API.
-pub const DEFAULT_ADMIN_ROLE: &str = "flowstudio-admin";
-
 /// The verified identity of an API caller.
 #[derive(Debug, Clone)]
 pub struct Caller(pub IdInfo);

@@ -14,16 +14,28 @@
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod executions;
+pub mod identities;
+pub mod nodes;
 pub mod openapi;
 pub mod query;
+pub mod schedules;
 pub mod system;
+pub mod workflows;
 
-pub use auth::{AdminAuth, Caller, DEFAULT_ADMIN_ROLE};
+pub use auth::{AdminAuth, Caller};
+pub use nodes::NodeCatalog;
 pub use error::{ApiError, JsonBody};
 pub use system::Readiness;
 
 use crate::audit::{AuditSink, AuditStore, AuditStoreError};
+use crate::clock::Clock;
+use crate::identity::IdentityRegistry;
 use crate::metrics::Metrics;
+use crate::runtime::Runtime;
+use crate::scheduler::Scheduler;
+use crate::state::StateStore;
+use crate::workflow::ComponentStore;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::handler::Handler;
 use axum::http::{Method, Uri};
@@ -61,9 +73,30 @@ pub struct ApiState {
     pub audit_log: Mutex<AuditStore>,
     pub readiness: Arc<Readiness>,
     pub limits: ApiLimits,
+    pub clock: Arc<dyn Clock>,
+    /// Schedules, workflows and executions.
+    pub store: Arc<dyn StateStore>,
+    /// The running scheduler; `None` once shutdown has taken it.
+    pub scheduler: std::sync::RwLock<Option<Arc<Scheduler>>>,
+    pub identities: Arc<IdentityRegistry>,
+    pub components: ComponentStore,
+    pub catalog: NodeCatalog,
+    /// For inspecting uploaded components.
+    pub runtime: Arc<Runtime>,
 }
 
 impl ApiState {
+    /// The scheduler, or 503 while the host shuts down.
+    pub fn scheduler(&self) -> Result<Arc<Scheduler>, ApiError> {
+        let slot = self.scheduler.read().map_err(|_| ApiError::internal("scheduler slot lock poisoned"))?;
+        slot.clone().ok_or_else(|| ApiError::unavailable("the host is shutting down; the scheduler takes no more changes"))
+    }
+
+    /// Take the scheduler out for shutdown; requests from now on get 503.
+    pub fn take_scheduler(&self) -> Option<Arc<Scheduler>> {
+        self.scheduler.write().ok().and_then(|mut slot| slot.take())
+    }
+
     /// Run `f` on the audit log off the async threads (SQLite blocks).
     pub async fn with_audit_log<T: Send + 'static>(
         self: &Arc<Self>,
@@ -141,13 +174,40 @@ where
 
 fn routes(limits: ApiLimits) -> Vec<Route> {
     use Access::{Admin, Public};
-    use Verb::Get;
+    use Verb::{Delete, Get, Post, Put};
     let json = limits.json_body_bytes;
+    let wasm = limits.component_bytes;
     vec![
         route(Get, "/healthz", Public, json, system::healthz),
         route(Get, "/readyz", Public, json, system::readyz),
         route(Get, "/metrics", Public, json, system::metrics),
         route(Get, "/flowstudio/api/openapi.json", Public, json, system::openapi),
+        route(Get, "/flowstudio/api/schedules", Admin, json, schedules::list),
+        route(Post, "/flowstudio/api/schedules", Admin, json, schedules::create),
+        route(Get, "/flowstudio/api/schedules/{id}", Admin, json, schedules::get),
+        route(Put, "/flowstudio/api/schedules/{id}", Admin, json, schedules::replace),
+        route(Delete, "/flowstudio/api/schedules/{id}", Admin, json, schedules::delete),
+        route(Post, "/flowstudio/api/schedules/{id}/pause", Admin, json, schedules::pause),
+        route(Post, "/flowstudio/api/schedules/{id}/resume", Admin, json, schedules::resume),
+        route(Post, "/flowstudio/api/schedules/{id}/trigger", Admin, json, schedules::trigger),
+        route(Post, "/flowstudio/api/schedules/{id}/backfill", Admin, json, schedules::backfill),
+        route(Get, "/flowstudio/api/workflows", Admin, json, workflows::list),
+        route(Post, "/flowstudio/api/workflows", Admin, json, workflows::create),
+        route(Get, "/flowstudio/api/workflows/{id}", Admin, json, workflows::get),
+        route(Put, "/flowstudio/api/workflows/{id}", Admin, json, workflows::replace),
+        route(Delete, "/flowstudio/api/workflows/{id}", Admin, json, workflows::delete),
+        route(Get, "/flowstudio/api/nodes", Admin, json, nodes::list),
+        route(Post, "/flowstudio/api/nodes", Admin, wasm, nodes::upload),
+        route(Get, "/flowstudio/api/nodes/{digest}", Admin, json, nodes::get),
+        route(Get, "/flowstudio/api/identities", Admin, json, identities::list),
+        route(Post, "/flowstudio/api/identities", Admin, json, identities::create),
+        route(Get, "/flowstudio/api/identities/{id}", Admin, json, identities::get),
+        route(Delete, "/flowstudio/api/identities/{id}", Admin, json, identities::delete),
+        route(Post, "/flowstudio/api/identities/{id}/disable", Admin, json, identities::disable),
+        route(Post, "/flowstudio/api/identities/{id}/enable", Admin, json, identities::enable),
+        route(Put, "/flowstudio/api/identities/{id}/secret", Admin, json, identities::set_secret),
+        route(Get, "/flowstudio/api/executions", Admin, json, executions::list),
+        route(Get, "/flowstudio/api/executions/{id}", Admin, json, executions::get),
         route(Get, "/flowstudio/api/audit", Admin, json, audit::query),
         route(Get, "/flowstudio/api/audit/verify", Admin, json, audit::verify),
     ]
