@@ -24,6 +24,7 @@
 //! | [`workflow`] | workflow DAGs, the content-addressed component store, the executor |
 //! | [`api`] | the REST admin API under `/flowstudio/api/`, `/healthz`, `/readyz`, `/metrics`, OpenAPI |
 //! | [`metrics`] | Prometheus counters and histograms, fed from the audit stream |
+//! | [`server`] | `flowstudio serve`: scheduler + API + embedded passport in one process, bootstrap admin client, graceful shutdown |
 //! | `main.rs` + `cli/` | the `flowstudio` binary |
 //!
 //! The WIT contract lives in the repository's `wit/` folder (`flowstudio:node@0.1.0`),
@@ -44,6 +45,7 @@ pub mod schedule;
 pub mod scheduler;
 pub mod secret;
 pub mod secrets;
+pub mod server;
 pub mod state;
 pub mod token;
 pub mod validation;
