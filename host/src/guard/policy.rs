@@ -55,6 +55,11 @@ pub struct ResourcePolicy {
 }
 
 impl ResourcePolicy {
+    /// No statements: the role check alone decides.
+    pub fn is_empty(&self) -> bool {
+        self.statements.is_empty()
+    }
+
     /// Parse and validate a policy document. Field paths are relative to the
     /// policy (`statements[1].effect`); nest them under the workflow's field.
     pub fn from_json(value: &serde_json::Value) -> Result<ResourcePolicy, Vec<FieldError>> {
