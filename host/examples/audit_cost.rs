@@ -5,7 +5,7 @@
 //! 2. `SqliteAuditSink::record` (enqueue) per event, then one `flush`,
 //! 3. the same while another connection holds the write lock for 200 ms.
 
-use flowstudio_host::audit::{AuditEvent, AuditSink, AuditStore, EgressDecision, EgressEvent, SqliteAuditSink};
+use flowstudio_host::audit::{AuditActor, AuditEvent, AuditSink, AuditStore, EgressDecision, EgressEvent, SqliteAuditSink};
 use flowstudio_host::clock::SystemClock;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +14,7 @@ fn event(i: usize) -> AuditEvent {
     AuditEvent::Egress(EgressEvent {
         execution_id: format!("exec-{}", i % 10),
         node_id: "fetch".into(),
-        identity: "mi-1".into(),
+        actor: AuditActor::managed_identity("mi-1"),
         method: "GET".into(),
         destination: "https://api.example:443".into(),
         status: Some(200),

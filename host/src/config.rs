@@ -28,7 +28,7 @@
 //! allow-loopback-plain-http-tokens = false
 //! ```
 
-use crate::guard::RolePermissions;
+use crate::guard::{RolePermissions, WORKFLOW_EXECUTE};
 use crate::passport::PassportServerConfig;
 use crate::runtime::NodeLimits;
 use crate::secrets::SecretsConfig;
@@ -38,8 +38,6 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// The permission a run needs (DESIGN §2 step 5).
-pub const WORKFLOW_EXECUTE: &str = "workflow.execute";
 /// The admin role of the built-in role map.
 pub const DEFAULT_ADMIN_ROLE: &str = "flowstudio.admin";
 /// The role of the built-in role map that may run workflows.
@@ -241,31 +239,20 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_named_with_their_path() {
-        assert_eq!(invalid("[server]
-listen = "127.0.0.1:1"
-listen-on = 1
-")[0].field, "server.listen-on");
-        assert_eq!(invalid("[secrets.hashicorp-vault]
-addresses = []
-tokn = "x"
-")[0].field, "secrets.hashicorp-vault.tokn");
-        assert_eq!(invalid("[nope]
-")[0].field, "nope");
+        assert_eq!(invalid("[server]\nlisten = \"127.0.0.1:1\"\nlisten-on = 1\n")[0].field, "server.listen-on");
+        assert_eq!(invalid("[secrets.hashicorp-vault]\naddresses = []\ntokn = \"x\"\n")[0].field, "secrets.hashicorp-vault.tokn");
+        assert_eq!(invalid("[nope]\n")[0].field, "nope");
     }
 
     #[test]
     fn bad_values_are_named() {
-        assert_eq!(invalid("[server]
-listen = "everywhere"
-")[0].field, "server.listen");
+        assert_eq!(invalid("[server]\nlisten = \"everywhere\"\n")[0].field, "server.listen");
         assert!(matches!(Config::parse("[server"), Err(ParseError::Syntax(_))));
     }
 
     #[test]
     fn a_configured_store_turns_off_the_default_file_provider() {
-        let config = Config::parse("[secrets.env]
-allow = ["FS_*"]
-").expect("config");
+        let config = Config::parse("[secrets.env]\nallow = [\"FS_*\"]\n").expect("config");
         assert!(config.secrets(Path::new("/d")).file.is_none());
     }
 }

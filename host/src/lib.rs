@@ -22,17 +22,22 @@
 //! | [`scheduler`] | the engine: one timer set over all schedules, claims, overlap, catch-up, retry, shutdown |
 //! | [`state`] | the `StateStore` seam (schedules, workflows, claims, executions, leases) and its SQLite store |
 //! | [`workflow`] | workflow DAGs, the content-addressed component store, the executor |
+//! | [`trigger`] | the trigger sequence: identity → secret → token → IDInfo → guard, as the scheduler's token-source factory, and its audit events |
+//! | [`config`] | the config file (`flowstudio.toml`, kebab-case, unknown keys refused by path) and the embedded defaults |
+//! | [`app`] | the host assembled from its config: stores, passport, secrets, runtime, pipeline, scheduler |
 //! | [`api`] | the REST admin API under `/flowstudio/api/`, `/healthz`, `/readyz`, `/metrics`, OpenAPI |
 //! | [`metrics`] | Prometheus counters and histograms, fed from the audit stream |
-//! | [`server`] | `flowstudio serve`: scheduler + API + embedded passport in one process, bootstrap admin client, graceful shutdown |
+//! | [`server`] | `flowstudio serve`: the app's scheduler + API + passport on one listener, bootstrap admin client, graceful shutdown |
 //! | `main.rs` + `cli/` | the `flowstudio` binary |
 //!
 //! The WIT contract lives in the repository's `wit/` folder (`flowstudio:node@0.1.0`),
 //! read by [`runtime::bindings`] and by the node SDK.
 
 pub mod api;
+pub mod app;
 pub mod audit;
 pub mod clock;
+pub mod config;
 pub mod cron;
 pub mod db;
 pub mod egress;
@@ -48,6 +53,7 @@ pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod token;
+pub mod trigger;
 pub mod validation;
 pub mod workflow;
 

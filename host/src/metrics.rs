@@ -58,22 +58,9 @@ impl Histogram {
     }
 }
 
-/// Token counts kept by the token sources themselves (they mint and refresh
-/// outside any execution, so not every mint has an audit event).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TokenTotals {
-    pub minted: u64,
-    pub refreshed: u64,
-    pub failures: u64,
-}
-
-type TokenCounter = Box<dyn Fn() -> TokenTotals + Send + Sync>;
-
 /// The host's metrics. Cheap to share (`Arc<Metrics>`); see the module doc.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Metrics {
-    /// When set, the token families come from here instead of audit events.
-    token_counter: std::sync::OnceLock<TokenCounter>,
     firings: Counters<3>,
     executions_started: AtomicU64,
     executions: Counters<3>,
@@ -89,21 +76,9 @@ fn outcome_index(outcome: Outcome) -> usize {
     OUTCOMES.iter().position(|o| *o == outcome).unwrap_or(1)
 }
 
-impl std::fmt::Debug for Metrics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Metrics").finish_non_exhaustive()
-    }
-}
-
 impl Metrics {
     pub fn new() -> Metrics {
         Metrics::default()
-    }
-
-    /// Take token mint/refresh counts from `counter` (e.g. the token sources' stats).
-    /// Only the first call has an effect.
-    pub fn count_tokens_with(&self, counter: impl Fn() -> TokenTotals + Send + Sync + 'static) {
-        let _ = self.token_counter.set(Box::new(counter));
     }
 
     /// Count one API response (by status class).
@@ -133,18 +108,8 @@ impl Metrics {
         let _ = writeln!(out, "flowstudio_executions_started_total {}", self.executions_started.load(Ordering::Relaxed));
         family(&mut out, "flowstudio_executions_total", "Executions that ended, by outcome.", "counter", "outcome", &EXECUTION_OUTCOMES, &self.executions);
         self.render_node_durations(&mut out);
-        match self.token_counter.get().map(|count| count()) {
-            Some(totals) => {
-                let mints = Counters([AtomicU64::new(totals.minted), AtomicU64::new(totals.failures), AtomicU64::new(0)]);
-                let refreshes = Counters([AtomicU64::new(totals.refreshed), AtomicU64::new(0), AtomicU64::new(0)]);
-                family(&mut out, "flowstudio_token_mints_total", "Tokens minted for managed identities, by outcome (failure: failed token requests).", "counter", "outcome", &outcomes, &mints);
-                family(&mut out, "flowstudio_token_refreshes_total", "Tokens refreshed for managed identities, by outcome.", "counter", "outcome", &outcomes, &refreshes);
-            }
-            None => {
-                family(&mut out, "flowstudio_token_mints_total", "Tokens minted for managed identities, by outcome.", "counter", "outcome", &outcomes, &self.token_mints);
-                family(&mut out, "flowstudio_token_refreshes_total", "Tokens refreshed for managed identities, by outcome.", "counter", "outcome", &outcomes, &self.token_refreshes);
-            }
-        }
+        family(&mut out, "flowstudio_token_mints_total", "Tokens minted for managed identities, by outcome.", "counter", "outcome", &outcomes, &self.token_mints);
+        family(&mut out, "flowstudio_token_refreshes_total", "Tokens refreshed for managed identities, by outcome.", "counter", "outcome", &outcomes, &self.token_refreshes);
         family(&mut out, "flowstudio_egress_calls_total", "Outbound calls of nodes, by decision.", "counter", "decision", &EGRESS_DECISIONS, &self.egress);
         let classes = ["1xx", "2xx", "3xx", "4xx", "5xx"];
         family(&mut out, "flowstudio_api_responses_total", "Admin API responses, by status class.", "counter", "status", &classes, &self.api_responses);

@@ -164,9 +164,36 @@ async fn a_generated_secret_goes_only_to_a_private_file_and_authenticates_at_the
 }
 
 #[test]
-fn identity_check_is_reserved() {
+fn identity_check_runs_steps_one_to_four_and_names_the_failing_step() {
     let dir = TempDir::new("cli-ids-check");
-    let out = run(&dir, &["identity", "check", "mi-1"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("identity check"), "{}", text(&out));
+    let secret = "a+b/c:d%e=-check";
+    let create = ["identity", "create", "mi-1", "--client-id", "c-1", "--tenant", "t-1", "--name", "One", "--role", "workflow-runner", "--secret-stdin"];
+    stdout_json(&run_with_stdin(&dir, &create, secret));
+    // The embedded defaults read secrets with the `file` provider under `<data-dir>/secrets`.
+    std::fs::create_dir_all(dir.0.join("secrets")).expect("secrets dir");
+    std::fs::write(dir.0.join("secrets/mi-1"), secret).expect("secret file");
+    let reference = r#"{"provider":"file","path":"mi-1"}"#;
+
+    let out = run(&dir, &["identity", "check", "mi-1", "--secret-reference", reference]);
+    let info = stdout_json(&out);
+    assert_eq!(info["clientId"], "c-1");
+    assert_eq!(info["tenantId"], "t-1");
+    assert_eq!(info["managedIdentityId"], "mi-1");
+    assert_eq!(info["isServiceAccount"], true);
+    assert!(!text(&out).contains(secret), "the secret was printed");
+    assert!(!text(&out).contains("eyJ"), "a token was printed");
+
+    let wrong = r#"{"provider":"file","path":"nope"}"#;
+    let out = run(&dir, &["identity", "check", "mi-1", "--secret-reference", wrong]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("steps 2-4"), "{}", text(&out));
+
+    let out = run(&dir, &["identity", "check", "mi-1", "--secret-reference", r#"{"provider":"file"}"#]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("`path`"), "{}", text(&out));
+
+    stdout_json(&run(&dir, &["identity", "disable", "mi-1"]));
+    let out = run(&dir, &["identity", "check", "mi-1", "--secret-reference", reference]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("step 1 (managed identity): managed identity `mi-1` is disabled"), "{}", text(&out));
 }

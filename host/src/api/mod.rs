@@ -28,7 +28,10 @@ pub use nodes::NodeCatalog;
 pub use error::{ApiError, JsonBody};
 pub use system::Readiness;
 
+use crate::app::App;
 use crate::audit::{AuditSink, AuditStore, AuditStoreError};
+use crate::passport::JwtVerifier;
+use crate::trigger::IdentityPipeline;
 use crate::clock::Clock;
 use crate::identity::IdentityRegistry;
 use crate::metrics::Metrics;
@@ -83,6 +86,43 @@ pub struct ApiState {
     pub catalog: NodeCatalog,
     /// For inspecting uploaded components.
     pub runtime: Arc<Runtime>,
+    /// The trigger sequence: a manual trigger is authorized for the caller too.
+    pub pipeline: Arc<IdentityPipeline>,
+}
+
+/// Why the API could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("admin API could not start: {0}")]
+pub struct ApiSetupError(String);
+
+impl ApiState {
+    /// The API over an assembled host. Admin tokens are verified against the
+    /// embedded passport's key (which signs the bootstrap admin client's
+    /// tokens) and need `[server] admin-role`. The scheduler slot starts
+    /// empty (503 on schedule changes) until `serve` puts the running one in.
+    pub fn for_app(app: &App) -> Result<ApiState, ApiSetupError> {
+        let fail = |e: &dyn std::fmt::Display| ApiSetupError(e.to_string());
+        let embedded = &app.config.passport.embedded;
+        let verifier = JwtVerifier::new(app.issuer.issuer(), &embedded.audience, &app.issuer.jwks()).map_err(|e| fail(&e))?;
+        let db = crate::db::path_in(&app.data_dir);
+        let max = app.config.server.max_body_bytes;
+        Ok(ApiState {
+            auth: AdminAuth::new(verifier, app.config.server.admin_role.clone()),
+            metrics: app.metrics.clone(),
+            audit: app.events.clone(),
+            audit_log: Mutex::new(AuditStore::open(&db).map_err(|e| fail(&e))?),
+            readiness: Arc::new(Readiness::default()),
+            limits: ApiLimits { json_body_bytes: ApiLimits::default().json_body_bytes.min(max), component_bytes: max },
+            clock: app.clock.clone(),
+            store: app.store.clone(),
+            scheduler: std::sync::RwLock::new(None),
+            identities: app.identities.clone(),
+            components: app.executor.components().clone(),
+            catalog: NodeCatalog::open(&db).map_err(|e| fail(&e))?,
+            runtime: app.runtime.clone(),
+            pipeline: app.pipeline.clone(),
+        })
+    }
 }
 
 impl ApiState {

@@ -14,6 +14,7 @@ use crate::audit::{AuditEvent, ScheduleEvent};
 use crate::schedule::{rfc3339, Schedule, ScheduleSpec};
 use crate::scheduler::SchedulerError;
 use crate::state::StateError;
+use crate::trigger::TriggerError;
 use crate::validation::FieldError;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
@@ -184,12 +185,25 @@ pub async fn resume(
     Ok(Json(view(&schedule, state.clock.now())))
 }
 
-/// Run now as `manual:<caller>` (allowed while paused). 202: the execution runs in the background.
+/// Run now as `manual:<caller>` (allowed while paused), after the access guard
+/// allowed the caller to run the workflow. 202: the execution runs in the background.
 pub async fn trigger(
     State(state): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    let Some(schedule) = state.store.get_schedule(&id).await.map_err(state_error)? else {
+        return Err(ApiError::not_found(format!("schedule `{id}`")));
+    };
+    // A manual run is also the caller's action: the guard checks the caller (DESIGN §8).
+    match state.pipeline.authorize(&caller.0, &schedule.spec.workflow_id, None).await {
+        Ok(()) => {}
+        Err(TriggerError::Denied(reason)) => return Err(ApiError::forbidden(reason)),
+        Err(TriggerError::UnknownWorkflow(w)) => {
+            return Err(ApiError::conflict(format!("schedule `{id}` names workflow `{w}`, which does not exist")))
+        }
+        Err(e) => return Err(ApiError::internal(e)),
+    }
     let user = caller.actor().id().to_string();
     let execution = state.scheduler()?.trigger_now(&id, &user).await.map_err(scheduler_error)?;
     let location = format!("{}/executions/{}", super::BASE_PATH, execution.id);

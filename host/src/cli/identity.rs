@@ -55,8 +55,16 @@ pub enum IdentityCommand {
         #[command(flatten)]
         secret: SecretArgs,
     },
-    /// Steps 1–4 of the trigger sequence as a dry run (not available in this build yet).
-    Check { id: String },
+    /// Steps 1–4 of the trigger sequence as a dry run: resolve the identity, read
+    /// its secret, mint a token at the passport and verify it. Prints the IDInfo
+    /// (JSON) or the step that failed and why (exit 1). Never prints a token or secret.
+    Check {
+        id: String,
+        /// The secret reference (JSON, as in a schedule); default: that of the
+        /// first schedule acting as this identity.
+        #[arg(long, value_name = "JSON")]
+        secret_reference: Option<String>,
+    },
 }
 
 /// Where the embedded passport's client secret comes from (optional on create).
@@ -79,10 +87,9 @@ impl SecretArgs {
     }
 }
 
-pub fn run(cmd: IdentityCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
-    if let IdentityCommand::Check { id } = &cmd {
-        eprintln!("error: `identity check {id}` is not available in this build yet");
-        return Ok(ExitCode::from(2));
+pub fn run(cmd: IdentityCommand, data_dir: &Path, config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    if let IdentityCommand::Check { id, secret_reference } = &cmd {
+        return super::identity_check::run(id, secret_reference.as_deref(), data_dir, config);
     }
     let registry = IdentityRegistry::open(&db::path_in(data_dir))?;
     let outcome = match cmd {

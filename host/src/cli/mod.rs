@@ -3,6 +3,7 @@
 mod audit;
 mod cron;
 mod identity;
+mod identity_check;
 mod node;
 
 use clap::{Parser, Subcommand};
@@ -46,6 +47,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Node(cmd) => node::run(cmd, &cli.data_dir),
         Command::Cron(cmd) => cron::run(cmd),
         Command::Audit(cmd) => audit::run(cmd, &cli.data_dir),
-        Command::Identity(cmd) => identity::run(cmd, &cli.data_dir),
+        Command::Identity(cmd) => identity::run(cmd, &cli.data_dir, cli.config.as_deref()),
     }
 }

@@ -43,7 +43,7 @@ pub fn run(cmd: NodeCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
                 serde_json::from_str(&input).context("`--input` is not a JSON document")?;
             let grants = grants.iter().map(|g| Grant::parse_spec(g)).collect::<Result<Vec<_>, _>>()?;
             let runtime = Runtime::new(RuntimeConfig {
-                cache_dir: Some(data_dir.join("components")),
+                cache_dir: Some(data_dir.join("compiled")),
                 ..Default::default()
             })?;
             let mut limits = runtime.default_limits();

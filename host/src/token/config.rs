@@ -2,26 +2,26 @@
 //! and verified, and when they are refreshed.
 //!
 //! ```toml
-//! [passport]
-//! url = "https://passport.example.com"      # tokenEndpoint / jwksUrl / issuer default from it
+//! [passport.external]
+//! url = "https://passport.example.com"      # token-endpoint, jwks-url and issuer default from it
 //! audience = "flowstudio"
-//! authMethod = "client_secret_basic"        # or "client_secret_post"
-//! tenantClaim = "tid"
-//! [passport.refresh]
-//! minRefreshMarginSeconds = 300
+//! auth-method = "client_secret_basic"       # or "client_secret_post"
+//! tenant-claim = "tid"
+//! [passport.external.refresh]
+//! min-refresh-margin-seconds = 300
 //! ```
 
 use crate::validation::FieldError;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// Path of the token endpoint under the passport's URL unless `tokenEndpoint` says otherwise.
+/// Path of the token endpoint under the passport's URL unless `token-endpoint` says otherwise.
 pub const DEFAULT_TOKEN_PATH: &str = "/passport/token";
-/// Path of the key set under the passport's URL unless `jwksUrl` says otherwise.
+/// Path of the key set under the passport's URL unless `jwks-url` says otherwise.
 pub const DEFAULT_JWKS_PATH: &str = "/passport/jwks";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct PassportConfig {
     /// Base URL of the passport.
     pub url: String,
@@ -70,7 +70,7 @@ pub enum AuthMethod {
 
 /// When a token is renewed; see [`super::schedule`] for the rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct RefreshSettings {
     /// Refresh at least this long before expiry.
     pub min_refresh_margin_seconds: u64,
@@ -99,7 +99,7 @@ impl Default for RefreshSettings {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct JwksSettings {
     /// An unknown `kid` refetches the key set at most this often.
     pub min_refetch_interval_seconds: u64,
@@ -166,10 +166,10 @@ impl PassportConfig {
         let mut errors = Vec::new();
         check_url(&mut errors, "url", &self.url);
         if let Some(u) = &self.token_endpoint {
-            check_url(&mut errors, "tokenEndpoint", u);
+            check_url(&mut errors, "token-endpoint", u);
         }
         if let Some(u) = &self.jwks_url {
-            check_url(&mut errors, "jwksUrl", u);
+            check_url(&mut errors, "jwks-url", u);
         }
         if self.issuer.as_deref().is_some_and(|i| i.trim().is_empty()) {
             errors.push(FieldError::new("issuer", "must not be empty"));
@@ -178,23 +178,23 @@ impl PassportConfig {
             errors.push(FieldError::new("audience", "must not be empty"));
         }
         if self.tenant_claim.trim().is_empty() {
-            errors.push(FieldError::new("tenantClaim", "must not be empty"));
+            errors.push(FieldError::new("tenant-claim", "must not be empty"));
         }
         if !(1..=300).contains(&self.timeout_seconds) {
-            errors.push(FieldError::new("timeoutSeconds", "must be between 1 and 300"));
+            errors.push(FieldError::new("timeout-seconds", "must be between 1 and 300"));
         }
         let r = &self.refresh;
         if !(r.refresh_fraction.is_finite() && (0.0..=0.5).contains(&r.refresh_fraction)) {
-            errors.push(FieldError::new("refresh.refreshFraction", "must be a number from 0 to 0.5"));
+            errors.push(FieldError::new("refresh.refresh-fraction", "must be a number from 0 to 0.5"));
         }
         if r.retry_initial_seconds == 0 {
-            errors.push(FieldError::new("refresh.retryInitialSeconds", "must be at least 1"));
+            errors.push(FieldError::new("refresh.retry-initial-seconds", "must be at least 1"));
         }
         if r.retry_max_seconds < r.retry_initial_seconds {
-            errors.push(FieldError::new("refresh.retryMaxSeconds", "must not be less than `retryInitialSeconds`"));
+            errors.push(FieldError::new("refresh.retry-max-seconds", "must not be less than `retry-initial-seconds`"));
         }
         if self.jwks.min_refetch_interval_seconds > self.jwks.max_age_seconds {
-            errors.push(FieldError::new("jwks.minRefetchIntervalSeconds", "must not exceed `maxAgeSeconds`"));
+            errors.push(FieldError::new("jwks.min-refetch-interval-seconds", "must not exceed `max-age-seconds`"));
         }
         if errors.is_empty() {
             Ok(())
@@ -259,9 +259,9 @@ mod tests {
         c.refresh.refresh_fraction = 0.9;
         c.timeout_seconds = 0;
         let fields: Vec<String> = c.validate().expect_err("invalid").into_iter().map(|e| e.field).collect();
-        assert_eq!(fields, ["url", "jwksUrl", "timeoutSeconds", "refresh.refreshFraction"]);
+        assert_eq!(fields, ["url", "jwks-url", "timeout-seconds", "refresh.refresh-fraction"]);
         assert!(PassportConfig::new("http://127.0.0.1:8080").validate().is_ok(), "plain http to loopback is fine");
-        let post: PassportConfig = toml::from_str("url = \"https://p\"\nauthMethod = \"client_secret_post\"").expect("parses");
+        let post: PassportConfig = toml::from_str("url = \"https://p\"\nauth-method = \"client_secret_post\"").expect("parses");
         assert_eq!(post.auth_method, AuthMethod::ClientSecretPost);
     }
 }

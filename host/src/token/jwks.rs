@@ -1,9 +1,9 @@
 //! A passport's JWKS, fetched over HTTP and cached by `kid`.
 //!
 //! An unknown `kid` refetches the set, but at most once per
-//! `minRefetchIntervalSeconds` (every fetch attempt counts, so a flood of
+//! `min-refetch-interval-seconds` (every fetch attempt counts, so a flood of
 //! made-up key ids cannot hammer the passport). A set older than
-//! `maxAgeSeconds` is refetched on next use so removed keys stop verifying.
+//! `max-age-seconds` is refetched on next use so removed keys stop verifying.
 //! A failed fetch keeps the last good set. One fetch at a time.
 
 use super::config::JwksSettings;

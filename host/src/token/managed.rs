@@ -14,6 +14,8 @@
 //!   if the store holds a different secret; then fails as `Rejected`.
 //! - When the secret changes (new version, or a rotation found that way)
 //!   every cached token of the identity is dropped.
+//! - With an audit sink ([`ManagedTokenSource::set_audit`]) every secret read
+//!   and every token obtained (or not) is an audit event; never a value.
 
 use super::client::{PassportClient, PassportError, TokenRequest, TokenResponse};
 use super::config::{PassportConfig, RefreshSettings};
@@ -21,6 +23,7 @@ use super::jwks::VerifyError;
 use super::schedule::{backoff, plan, Timing};
 use super::verify::IdInfoVerifier;
 use super::{AccessToken, TokenError, TokenFuture, TokenSource};
+use crate::audit::{AuditActor, AuditEvent, AuditSink, Outcome, SecretReadEvent, TokenEvent};
 use crate::clock::Clock;
 use crate::identity::IdInfo;
 use crate::secrets::{Freshness, SecretError, SecretReference, SecretValue, SecretsProvider};
@@ -99,6 +102,7 @@ struct Inner {
     settings: RefreshSettings,
     state: Mutex<State>,
     counters: Counters,
+    audit: std::sync::OnceLock<Arc<dyn AuditSink>>,
 }
 
 /// A minted, verified token and what is known about the secret behind it.
@@ -133,7 +137,17 @@ impl ManagedTokenSource {
         settings: RefreshSettings,
         clock: Arc<dyn Clock>,
     ) -> ManagedTokenSource {
-        let inner = Inner { identity, secrets, client, verifier, clock, settings, state: Mutex::default(), counters: Counters::default() };
+        let inner = Inner {
+            identity,
+            secrets,
+            client,
+            verifier,
+            clock,
+            settings,
+            state: Mutex::default(),
+            counters: Counters::default(),
+            audit: std::sync::OnceLock::new(),
+        };
         ManagedTokenSource { inner: Arc::new(inner) }
     }
 
@@ -148,6 +162,13 @@ impl ManagedTokenSource {
     ) -> Result<ManagedTokenSource, PassportError> {
         let client = PassportClient::new(config)?;
         Ok(ManagedTokenSource::new(identity, secrets, client, verifier, config.refresh.clone(), clock))
+    }
+
+    /// Report secret reads and tokens obtained to `audit` from now on (set once).
+    pub fn set_audit(&self, audit: Arc<dyn AuditSink>) {
+        if self.inner.audit.set(audit).is_err() {
+            tracing::warn!(target: "flowstudio::token", identity = %self.inner.identity.managed_identity_id, "audit sink was already set");
+        }
     }
 
     pub fn managed_identity_id(&self) -> &str {
@@ -300,6 +321,7 @@ impl Inner {
                 let lifetime = (minted.timing.expires_at - minted.timing.obtained_at).num_seconds();
                 tracing::info!(target: "flowstudio::token", identity = %self.identity.managed_identity_id, audience = aud,
                     lifetime_secs = lifetime, renewal, "token obtained");
+                self.audit_token(renewal, audience, minted.token.expires_at, None);
                 Ok(minted.token)
             }
             Err(error) => {
@@ -311,6 +333,8 @@ impl Inner {
                 self.counters.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(target: "flowstudio::token", identity = %self.identity.managed_identity_id, audience = aud,
                     retry_in_secs = delay.as_secs(), keeping_current_token = still_usable, "token refresh failed: {error}");
+                let renewal = slot.current.is_some();
+                self.audit_token(renewal, audience, 0, Some(error.to_string()));
                 Err(error)
             }
         }
@@ -368,7 +392,29 @@ impl Inner {
 
     async fn read_secret(&self, freshness: Freshness) -> Result<SecretValue, TokenError> {
         self.counters.secret_reads.fetch_add(1, Ordering::Relaxed);
-        self.secrets.read(&self.identity.secret_reference, freshness).await.map_err(|e| self.secret_error(e))
+        let read = self.secrets.read(&self.identity.secret_reference, freshness).await;
+        if let Some(audit) = self.audit.get() {
+            let outcome = if read.is_ok() { Outcome::Success } else { Outcome::Failure };
+            let mut event = SecretReadEvent::new(self.actor(), &self.identity.secret_reference, outcome);
+            match &read {
+                Ok(value) => event.version = value.version.clone(),
+                Err(e) => event.reason = Some(e.to_string()),
+            }
+            audit.record(AuditEvent::SecretRead(event));
+        }
+        read.map_err(|e| self.secret_error(e))
+    }
+
+    /// Who tokens and secret reads are attributed to: the managed identity (a service account).
+    fn actor(&self) -> AuditActor {
+        AuditActor { client_id: Some(self.identity.client_id.clone()), ..AuditActor::managed_identity(&self.identity.managed_identity_id) }
+    }
+
+    fn audit_token(&self, renewal: bool, audience: Option<String>, expires_at: u64, failure: Option<String>) {
+        let Some(audit) = self.audit.get() else { return };
+        let outcome = if failure.is_some() { Outcome::Failure } else { Outcome::Success };
+        let event = TokenEvent { actor: self.actor(), execution_id: None, audience, expires_at, outcome, reason: failure };
+        audit.record(if renewal { AuditEvent::TokenRefreshed(event) } else { AuditEvent::TokenMinted(event) });
     }
 
     fn rejected(&self, reason: &str) -> TokenError {

@@ -2,9 +2,9 @@
 //!
 //! For a token of lifetime `L` that expires at `E` (local clock at the
 //! response + `expires_in`):
-//! - refresh margin `R = max(minRefreshMargin, refreshFraction × L)`, capped at `L/2`;
-//! - usable margin `U = usableMargin`, capped at `L/4`;
-//! - refresh from `E − R − jitter`, jitter uniform in `[0, min(maxJitter, R/10)]`;
+//! - refresh margin `R = max(min-refresh-margin, refresh-fraction × L)`, capped at `L/2`;
+//! - usable margin `U = usable-margin`, capped at `L/4`;
+//! - refresh from `E − R − jitter`, jitter uniform in `[0, min(max-jitter, R/10)]`;
 //! - hand the token out until `E − U`; after that callers wait for the new one.
 //!
 //! The caps keep short-lived tokens useful: a 5 s token is refreshed after

@@ -18,7 +18,7 @@
 //! The first failing node stops the workflow; later nodes do not run.
 
 use super::{ComponentError, ComponentStore, Workflow};
-use crate::audit::AuditSink;
+use crate::audit::{AuditActor, AuditEvent, AuditSink, NodeEvent, Outcome};
 use crate::egress::{EgressPolicy, RunEgress};
 use crate::runtime::{Invocation, LoadError, LoadedNode, RunContext, RunError, Runtime};
 use crate::token::TokenSource;
@@ -130,6 +130,18 @@ impl WorkflowExecutor {
         let tenant_id = request.tokens.id_info().tenant_id;
         for node in &workflow.nodes {
             let started = std::time::Instant::now();
+            // The token was made fresh for the previous node (or the trigger); its actor is current.
+            let node_event = |outcome, reason, duration_ms| NodeEvent {
+                actor: AuditActor::from_id_info(&request.tokens.id_info()),
+                execution_id: request.execution_id.clone(),
+                workflow_id: workflow.id.clone(),
+                node_id: node.id.clone(),
+                attempt: request.attempt,
+                outcome,
+                reason,
+                duration_ms,
+            };
+            request.audit.record(AuditEvent::NodeStarted(node_event(Outcome::Success, None, None)));
             let result = async {
                 let loaded = self.load(&node.id, &node.component)?;
                 let upstream: Map<String, Value> =
@@ -158,6 +170,12 @@ impl WorkflowExecutor {
                 result: result.as_ref().map(|o| o.output.clone()).map_err(|e| e.to_string()),
                 duration: started.elapsed(),
             };
+            let (outcome, reason) = match &report.result {
+                Ok(_) => (Outcome::Success, None),
+                Err(e) => (Outcome::Failure, Some(e.clone())),
+            };
+            let duration_ms = Some(report.duration.as_millis() as u64);
+            request.audit.record(AuditEvent::NodeFinished(node_event(outcome, reason, duration_ms)));
             if let Some(observer) = observer {
                 observer.node_finished(&report).await;
             }
