@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 . scripts/env.sh
 scripts/build-nodes.sh
 scripts/install-peers.sh
-cargo build --bin flowstudio
+cargo build --bin flowstudio --example payroll_service
 cargo test --workspace "$@"

@@ -5,6 +5,7 @@ mod cron;
 mod identity;
 mod identity_check;
 mod node;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -37,6 +38,15 @@ pub enum Command {
     /// Manage the managed identities (service accounts) runs act as.
     #[command(subcommand)]
     Identity(identity::IdentityCommand),
+    /// Run the host: scheduler, REST admin API, embedded passport (Ctrl-C/SIGTERM stops it gracefully).
+    Serve {
+        /// Address to listen on (default: `[server] listen` of the config, 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Admin credentials of the data dir.
+    #[command(subcommand)]
+    Admin(serve::AdminCommand),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -48,5 +58,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cron(cmd) => cron::run(cmd),
         Command::Audit(cmd) => audit::run(cmd, &cli.data_dir),
         Command::Identity(cmd) => identity::run(cmd, &cli.data_dir, cli.config.as_deref()),
+        Command::Serve { listen } => serve::serve(listen, &cli.data_dir, cli.config.as_deref()),
+        Command::Admin(cmd) => serve::admin(cmd, &cli.data_dir, cli.config.as_deref()),
     }
 }
