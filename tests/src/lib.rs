@@ -2,6 +2,7 @@
 //! components are, a recording HTTP server on 127.0.0.1, and a runtime with
 //! the embedded passport's dev identity.
 
+pub mod api;
 pub mod audit;
 pub mod identities;
 pub mod scheduler;
