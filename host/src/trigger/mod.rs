@@ -37,7 +37,10 @@ use std::sync::{Arc, Mutex};
 pub enum TriggerError {
     #[error("step 1 (managed identity): {0}")]
     Identity(String),
-    #[error("steps 2-4 (secret, token, IDInfo): {0}")]
+    /// Steps 2–4, named by what went wrong: the secret (2), the passport's
+    /// answer (3), the token's verification (4); an unreachable store,
+    /// passport or key set could be any of them and says which in its reason.
+    #[error("{step}: {0}", step = token_step(.0))]
     Token(TokenError),
     #[error("step 5 (access guard): {0}")]
     Denied(String),
@@ -45,6 +48,16 @@ pub enum TriggerError {
     UnknownWorkflow(String),
     #[error("state store: {0}")]
     State(String),
+}
+
+/// The step of the trigger sequence a token error belongs to.
+fn token_step(error: &TokenError) -> &'static str {
+    match error {
+        TokenError::Secret { .. } => "step 2 (client secret)",
+        TokenError::Rejected { .. } => "step 3 (token)",
+        TokenError::InvalidToken { .. } => "step 4 (IDInfo)",
+        TokenError::Unavailable { .. } => "steps 2-4 (secret, token, IDInfo)",
+    }
 }
 
 impl TriggerError {
