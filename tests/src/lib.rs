@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod identities;
+pub mod peers;
 pub mod scheduler;
 pub mod secrets;
 pub mod tokens;
