@@ -38,8 +38,9 @@ pub enum TriggerError {
     #[error("step 1 (managed identity): {0}")]
     Identity(String),
     /// Steps 2–4, named by what went wrong: the secret (2), the passport's
-    /// answer (3), the token's verification (4); an unreachable store,
-    /// passport or key set could be any of them and says which in its reason.
+    /// refusal (3); an unacceptable answer (not a token, or one that fails
+    /// verification) is 3–4 and an unreachable store, passport or key set
+    /// 2–4, their reasons say which.
     #[error("{step}: {0}", step = token_step(.0))]
     Token(TokenError),
     #[error("step 5 (access guard): {0}")]
@@ -55,7 +56,7 @@ fn token_step(error: &TokenError) -> &'static str {
     match error {
         TokenError::Secret { .. } => "step 2 (client secret)",
         TokenError::Rejected { .. } => "step 3 (token)",
-        TokenError::InvalidToken { .. } => "step 4 (IDInfo)",
+        TokenError::InvalidToken { .. } => "steps 3-4 (token, IDInfo)",
         TokenError::Unavailable { .. } => "steps 2-4 (secret, token, IDInfo)",
     }
 }
