@@ -2,7 +2,7 @@
 //! `flowstudio identity check` through the built binary on a data dir with a
 //! config file, the config sections that point the host at each peer, a
 //! payroll host (the assembled `App`) whose destination can revoke tokens,
-//! and OpenBao's own audit log to count what reached the store.
+//! and OpenBao's own use count of a token to count what reached the store.
 
 use crate::secrets::{Moto, OpenBao, TempDir};
 use crate::tokens::{PassportMock, CLIENT_ID};
@@ -200,23 +200,20 @@ pub fn assert_external_id_info(info: &Value) {
     assert!(info["tokenExpiresAt"].as_u64().is_some_and(|exp| exp > crate::tokens::unix_now()), "{info}");
 }
 
-// ---------------------------------------------------------------- OpenBao's audit log
+// ---------------------------------------------------------------- OpenBao counting the host's reads
 
-/// Turn on OpenBao's file audit device; every request is logged before it is answered.
-pub async fn enable_bao_audit(bao: &OpenBao, file: &std::path::Path) {
-    let options = json!({ "type": "file", "options": { "file_path": file.to_string_lossy() } });
-    bao.root(reqwest::Method::PUT, "sys/audit/flowstudio-test", None, Some(options)).await;
+/// A token with `policies` that OpenBao lets make `uses` requests; each
+/// request the host makes with it is counted down by OpenBao itself.
+pub async fn counted_token(bao: &OpenBao, policies: &[&str], uses: u64) -> String {
+    let body = json!({ "policies": policies, "no_default_policy": true, "num_uses": uses });
+    let answer = bao.root(reqwest::Method::POST, "auth/token/create", None, Some(body)).await;
+    answer["auth"]["client_token"].as_str().expect("token").to_string()
 }
 
-/// How many reads of `secret/data/{path}` OpenBao logged.
-pub fn bao_reads(file: &std::path::Path, path: &str) -> usize {
-    let wanted = format!("secret/data/{path}");
-    std::fs::read_to_string(file)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|entry| entry["type"] == "request" && entry["request"]["path"] == wanted.as_str() && entry["request"]["operation"] == "read")
-        .count()
+/// How many more requests OpenBao allows `token` (looked up with the root token, which costs it none).
+pub async fn uses_left(bao: &OpenBao, token: &str) -> u64 {
+    let answer = bao.root(reqwest::Method::POST, "auth/token/lookup", None, Some(json!({ "token": token }))).await;
+    answer["data"]["num_uses"].as_u64().expect("num_uses")
 }
 
 // ---------------------------------------------------------------- a payroll host on the assembled App
