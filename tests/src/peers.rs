@@ -160,13 +160,18 @@ impl CheckHost {
 
     /// `flowstudio --config … --data-dir … identity check IDENTITY --secret-reference REFERENCE`.
     pub async fn check(&self, reference: &Value) -> Checked {
+        self.check_logging(reference, "warn").await
+    }
+
+    /// [`CheckHost::check`] with `FLOWSTUDIO_LOG` set to `log_filter` (`trace`: everything, to stderr).
+    pub async fn check_logging(&self, reference: &Value, log_filter: &str) -> Checked {
         let out = tokio::process::Command::new(flowstudio_binary())
             .arg("--config")
             .arg(&self.config)
             .arg("--data-dir")
             .arg(&self.dir.0)
             .args(["identity", "check", IDENTITY, "--secret-reference", &reference.to_string()])
-            .env_remove("RUST_LOG")
+            .env("FLOWSTUDIO_LOG", log_filter)
             .output()
             .await
             .expect("run flowstudio");
@@ -354,5 +359,58 @@ impl PayrollHost {
             .iter()
             .map(|f| String::from_utf8_lossy(&std::fs::read(self.dir.0.join(f)).unwrap_or_default()).into_owned())
             .collect()
+    }
+}
+
+// ---------------------------------------------------------------- OpenBao + independent passport + payroll host
+
+/// Where the client secret lives in OpenBao.
+pub const SECRET_PATH: &str = "flowstudio/payroll";
+
+/// The payroll host reading its client secret from OpenBao (with a use-counted
+/// token) and minting at the PassportMock, which accepts `secret`.
+pub struct VaultRig {
+    pub bao: OpenBao,
+    /// The host's Vault token.
+    pub reader: String,
+    pub mock: PassportMock,
+    pub host: PayrollHost,
+}
+
+impl VaultRig {
+    const USES: u64 = 1_000;
+
+    pub async fn start(secret: &str) -> VaultRig {
+        let bao = OpenBao::start().await;
+        bao.put_secret(None, SECRET_PATH, json!({ "client_secret": secret })).await;
+        bao.put_policy("read-payroll", r#"path "secret/data/flowstudio/*" { capabilities = ["read"] }"#).await;
+        let reader = counted_token(&bao, &["read-payroll"], Self::USES).await;
+        let mock = PassportMock::start(secret, 3600);
+        // The mock's own role claim is not in the host's role map; this one is.
+        mock.set(json!({ "claims": { "roles": ["workflow-runner"] } })).await;
+        let config = format!("{}{}", external_passport(&mock), vault_token_section(&bao, &reader));
+        let host = PayrollHost::start(&config, Self::reference_in(&bao)).await;
+        VaultRig { bao, reader, mock, host }
+    }
+
+    fn reference_in(bao: &OpenBao) -> Value {
+        json!({ "provider": "hashicorp-vault", "address": bao.address(), "mount": "secret", "path": SECRET_PATH, "key": "client_secret" })
+    }
+
+    pub fn reference(&self) -> Value {
+        Self::reference_in(&self.bao)
+    }
+
+    /// What a platform does on rotation: a new version in Vault, the passport
+    /// accepting only the new secret, and `token` (minted with the old one) revoked.
+    pub async fn rotate(&self, new_secret: &str, token: &str) {
+        self.bao.put_secret(None, SECRET_PATH, json!({ "client_secret": new_secret })).await;
+        self.mock.set(json!({ "secret": new_secret })).await;
+        self.host.destination.revoke(token);
+    }
+
+    /// Requests the host made to OpenBao, as OpenBao counted them.
+    pub async fn store_reads(&self) -> u64 {
+        Self::USES - uses_left(&self.bao, &self.reader).await
     }
 }

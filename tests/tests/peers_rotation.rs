@@ -14,13 +14,11 @@ use flowstudio_host::audit::AuditRecord;
 use flowstudio_host::passport::JwtVerifier;
 use flowstudio_host::state::ExecutionStatus;
 use flowstudio_tests::peers::*;
-use flowstudio_tests::secrets::*;
 use flowstudio_tests::tokens::{PassportMock, CLIENT_ID};
 use serde_json::json;
 
 const OLD_SECRET: &str = "old+secret/v1:%=payroll";
 const NEW_SECRET: &str = "new+secret/v2:%=payroll";
-const SECRET_PATH: &str = "flowstudio/payroll";
 
 async fn verify_at(mock: &PassportMock, token: &str) -> serde_json::Value {
     let jwks = mock.jwks().await;
@@ -37,59 +35,46 @@ fn secret_read_versions(records: &[AuditRecord]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rotated_secret_in_openbao_is_picked_up_by_the_next_run_without_a_restart() {
-    let bao = OpenBao::start().await;
-    bao.put_secret(None, SECRET_PATH, json!({"client_secret": OLD_SECRET})).await;
-    bao.put_policy("read-payroll", r#"path "secret/data/flowstudio/*" { capabilities = ["read"] }"#).await;
-    const USES: u64 = 100;
-    let reader = counted_token(&bao, &["read-payroll"], USES).await;
-    let reads = || async { USES - uses_left(&bao, &reader).await };
-    let mock = PassportMock::start(OLD_SECRET, 3600);
-    mock.set(json!({"claims": {"roles": ["workflow-runner"]}})).await;
-
-    let config = format!("{}{}", external_passport(&mock), vault_token_section(&bao, &reader));
-    let reference = json!({"provider": "hashicorp-vault", "address": bao.address(), "mount": "secret", "path": SECRET_PATH, "key": "client_secret"});
-    let mut host = PayrollHost::start(&config, reference).await;
+    let mut rig = VaultRig::start(OLD_SECRET).await;
 
     // Run 1: one read of the store, one token, and the node's call carries it.
-    let first = host.run().await;
+    let first = rig.host.run().await;
     assert_eq!(first.status, ExecutionStatus::Succeeded, "{first:?}");
-    let tokens = host.destination.tokens();
+    let tokens = rig.host.destination.tokens();
     assert_eq!(tokens.len(), 1);
     let old_token = tokens[0].clone();
-    let claims = verify_at(&mock, &old_token).await;
+    let claims = verify_at(&rig.mock, &old_token).await;
     assert_eq!(claims["sub"], CLIENT_ID);
-    assert_eq!(reads().await, 1);
-    assert_eq!(mock.stats().await["accepted"].as_u64(), Some(1));
+    assert_eq!(rig.store_reads().await, 1);
+    assert_eq!(rig.mock.stats().await["accepted"].as_u64(), Some(1));
 
     // Rotation, while the host runs on.
-    bao.put_secret(None, SECRET_PATH, json!({"client_secret": NEW_SECRET})).await;
-    mock.set(json!({"secret": NEW_SECRET})).await;
-    host.destination.revoke(&old_token);
+    rig.rotate(NEW_SECRET, &old_token).await;
 
     // Run 2 succeeds with exactly one extra read of the store.
-    let second = host.run().await;
+    let second = rig.host.run().await;
     assert_eq!(second.status, ExecutionStatus::Succeeded, "{second:?}");
-    assert_eq!(reads().await, 2, "exactly one extra read, past the cache");
-    let stats = mock.stats().await;
+    assert_eq!(rig.store_reads().await, 2, "exactly one extra read, past the cache");
+    let stats = rig.mock.stats().await;
     assert_eq!((stats["refused"].as_u64(), stats["accepted"].as_u64()), (Some(1), Some(2)), "the cached old secret once, then the new one: {stats}");
-    let tokens = host.destination.tokens();
+    let tokens = rig.host.destination.tokens();
     assert_eq!(tokens.len(), 3, "the revoked token, then the replay: {tokens:?}");
     assert_eq!(tokens[1], old_token, "the cached token was tried first");
     let new_token = tokens[2].clone();
     assert_ne!(new_token, old_token);
-    assert_eq!(verify_at(&mock, &new_token).await["sub"], CLIENT_ID);
-    let execution = host.app.store.get_execution(&second.execution_id).await.expect("store").expect("execution");
+    assert_eq!(verify_at(&rig.mock, &new_token).await["sub"], CLIENT_ID);
+    let execution = rig.host.app.store.get_execution(&second.execution_id).await.expect("store").expect("execution");
     assert_eq!(execution.output.as_ref().map(|o| o["fetch"]["status"].clone()), Some(json!(200)), "the node saw the replay's answer");
 
     // Run 3: the old token is gone for good; the new one serves without asking anyone.
-    let third = host.run().await;
+    let third = rig.host.run().await;
     assert_eq!(third.status, ExecutionStatus::Succeeded, "{third:?}");
-    assert_eq!(host.destination.tokens()[3..], [new_token.clone()]);
-    assert_eq!(reads().await, 2);
-    assert_eq!(mock.token_requests().await, 3);
+    assert_eq!(rig.host.destination.tokens()[3..], [new_token.clone()]);
+    assert_eq!(rig.store_reads().await, 2);
+    assert_eq!(rig.mock.token_requests().await, 3);
 
-    host.stop().await;
-    let records = host.audit_records();
+    rig.host.stop().await;
+    let records = rig.host.audit_records();
     // Reads as the host saw them: the store (v1), the cache (still v1), the store past the cache (v2).
     assert_eq!(secret_read_versions(&records), ["success:1", "success:1", "success:2"]);
     let minted: Vec<_> = records.iter().filter(|r| r.action.starts_with("token.")).map(|r| (r.action.as_str(), r.outcome.as_str())).collect();
