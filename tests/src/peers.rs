@@ -311,7 +311,7 @@ impl PayrollHost {
             "managedIdentityId": IDENTITY,
             "secretReference": reference,
             "inputData": { "url": destination.server.url("/employees") },
-            "retryPolicy": { "maxAttempts": 1, "backoffSeconds": 1 }
+            "retryPolicy": { "maxAttempts": 3, "backoffSeconds": 1 }
         }))
         .expect("schedule");
         let schedule = scheduler.create_schedule(spec).await.expect("schedule created");

@@ -90,3 +90,26 @@ async fn a_rotated_secret_in_openbao_is_picked_up_by_the_next_run_without_a_rest
         "one audited call per run, with the status the node got"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_passport_refusing_the_identity_for_good_fails_the_run_at_once_saying_so() {
+    let rig = VaultRig::start(OLD_SECRET).await;
+    let first = rig.host.run().await;
+    assert_eq!(first.status, ExecutionStatus::Succeeded, "{first:?}");
+    // The identity's client is gone at the passport, and its tokens with it.
+    rig.mock.set(json!({"secret": "a-secret-the-host-never-had"})).await;
+    rig.host.destination.revoke(&rig.host.destination.tokens()[0]);
+
+    let second = rig.host.run().await;
+    assert_eq!(second.status, ExecutionStatus::Failed, "{second:?}");
+    let error = second.error.unwrap_or_default();
+    assert!(
+        error.starts_with("no token for node `fetch`: managed identity `mi-payroll` was refused by the passport: invalid_client"),
+        "the run names the refusal, not the node's network error: {error}"
+    );
+    // A refusal is not retried, though the schedule allows 3 attempts.
+    let attempts = rig.host.app.store.attempts(&second.execution_id).await.expect("attempts");
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert!(!attempts[0].transient);
+    assert_eq!(rig.store_reads().await, 2, "the cached secret, then one read past the cache that found the same");
+}
