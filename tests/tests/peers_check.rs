@@ -134,7 +134,7 @@ async fn aws_secrets_manager_on_moto() {
         wrong_reference: reference(MOTO_JSON_SECRET, Some("client_id")),
         missing_reference: reference("payroll/no-such-secret", None),
         credentials: vec![moto.reader.secret_access_key.clone(), moto.nobody.secret_access_key.clone()],
-        denial: "AccessDenied",
+        denial: "was denied: AccessDenied",
     })
     .await;
 }
@@ -167,7 +167,7 @@ async fn hashicorp_vault_on_openbao_with_token_auth() {
         wrong_reference: bao_reference(&bao, "flowstudio/payroll", "client_id"),
         missing_reference: bao_reference(&bao, "flowstudio/no-such-secret", "client_secret"),
         credentials: vec![reader, other, BAO_ROOT_TOKEN.to_string()],
-        denial: "vault answered 403",
+        denial: "was denied: vault answered 403",
     })
     .await;
 }
@@ -176,7 +176,7 @@ async fn hashicorp_vault_on_openbao_with_token_auth() {
 async fn hashicorp_vault_on_openbao_with_approle() {
     let bao = bao_with_secret().await;
     let (role_id, secret_id) = bao.approle("payroll-host", &["read-payroll"], "1h").await;
-    // The role may log in, but not read another team's path.
+    // The denied host presents a secret id OpenBao never issued for the role.
     exercise(Store {
         label: "peers-bao-approle",
         section: vault_approle_section(&bao, &role_id, &secret_id),
@@ -186,7 +186,7 @@ async fn hashicorp_vault_on_openbao_with_approle() {
         wrong_reference: bao_reference(&bao, "flowstudio/payroll", "client_id"),
         missing_reference: bao_reference(&bao, "flowstudio/no-such-secret", "client_secret"),
         credentials: vec![secret_id, BAO_ROOT_TOKEN.to_string()],
-        denial: "AppRole login failed",
+        denial: "was denied: AppRole login failed",
     })
     .await;
 }
@@ -209,7 +209,7 @@ async fn azure_key_vault_on_the_emulator() {
         wrong_reference: reference("someone-elses-secret"),
         missing_reference: reference("no-such-secret"),
         credentials: vec![azure.state.client_secret.clone()],
-        denial: "denied",
+        denial: "was denied: Forbidden (ForbiddenByRbac)",
     })
     .await;
     // Every read went through the challenge flow with the host's own Entra token.
@@ -243,7 +243,7 @@ async fn the_file_store() {
         wrong_reference: reference("someone-elses-secret"),
         missing_reference: reference("no-such-secret"),
         credentials: vec![],
-        denial: "outside [secrets.file] root",
+        denial: "was denied: the file is outside [secrets.file] root",
     })
     .await;
 }
