@@ -69,7 +69,7 @@ async fn a_rotated_secret_in_openbao_is_picked_up_by_the_next_run_without_a_rest
     // Run 3: the old token is gone for good; the new one serves without asking anyone.
     let third = rig.host.run().await;
     assert_eq!(third.status, ExecutionStatus::Succeeded, "{third:?}");
-    assert_eq!(rig.host.destination.tokens()[3..], [new_token.clone()]);
+    assert_eq!(rig.host.destination.tokens()[3..], [new_token]);
     assert_eq!(rig.store_reads().await, 2);
     assert_eq!(rig.mock.token_requests().await, 3);
 
