@@ -5,6 +5,7 @@
 pub mod api;
 pub mod audit;
 pub mod identities;
+pub mod peers;
 pub mod scheduler;
 pub mod secrets;
 pub mod tokens;

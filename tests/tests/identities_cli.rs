@@ -186,7 +186,7 @@ fn identity_check_runs_steps_one_to_four_and_names_the_failing_step() {
     let wrong = r#"{"provider":"file","path":"nope"}"#;
     let out = run(&dir, &["identity", "check", "mi-1", "--secret-reference", wrong]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("steps 2-4"), "{}", text(&out));
+    assert!(text(&out).contains("failed at step 2 (client secret)"), "{}", text(&out));
 
     let out = run(&dir, &["identity", "check", "mi-1", "--secret-reference", r#"{"provider":"file"}"#]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));

@@ -203,7 +203,7 @@ async fn identity_check_prints_idinfo_or_names_the_failing_step() {
 
     let missing = flowstudio_host::secrets::SecretReference::File { path: "no-such-secret".into(), key: None };
     let err = host.app.pipeline.check("mi-payroll", &missing).await.expect_err("no secret");
-    assert!(err.to_string().starts_with("steps 2-4"), "{err}");
+    assert!(err.to_string().starts_with("step 2 (client secret)"), "{err}");
     let err = host.app.pipeline.check("mi-nobody", &reference).await.expect_err("no identity");
     assert_eq!(err.to_string(), "step 1 (managed identity): managed identity `mi-nobody` does not exist");
 }

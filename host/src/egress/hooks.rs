@@ -3,14 +3,14 @@
 use super::grant::{default_port, parse_ip, GrantAuth};
 use super::{address, send, EgressPolicy};
 use crate::audit::{AuditActor, AuditEvent, AuditSink, EgressDecision, EgressEvent};
-use crate::token::{AccessToken, TokenSource};
+use crate::token::{AccessToken, TokenError, TokenSource};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderValue, AUTHORIZATION};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -58,11 +58,19 @@ impl RunEgress {
 pub struct EgressHooks {
     run: Arc<RunEgress>,
     node_id: String,
+    /// Why the node's last call that needed a token got none. The node only
+    /// sees a network error; the run reports this instead (and does not retry a refusal).
+    token_failure: Arc<Mutex<Option<TokenError>>>,
 }
 
 impl EgressHooks {
     pub fn new(run: Arc<RunEgress>, node_id: impl Into<String>) -> Self {
-        EgressHooks { run, node_id: node_id.into() }
+        EgressHooks { run, node_id: node_id.into(), token_failure: Arc::default() }
+    }
+
+    /// Why a call of this node got no token, if one did not.
+    pub fn token_failure(&self) -> Option<TokenError> {
+        self.token_failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 }
 
@@ -78,7 +86,7 @@ impl WasiHttpHooks for EgressHooks {
         options: Option<RequestOptions>,
         _response_errors: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> ResponseFuture {
-        let call = Call::new(self.run.clone(), self.node_id.clone(), &request);
+        let call = Call::new(self.run.clone(), self.node_id.clone(), &request, self.token_failure.clone());
         Box::new(async move {
             let outcome = call.perform(request, options).await;
             call.audit(&outcome);
@@ -93,6 +101,7 @@ impl WasiHttpHooks for EgressHooks {
 struct Call {
     run: Arc<RunEgress>,
     node_id: String,
+    token_failure: Arc<Mutex<Option<TokenError>>>,
     method: String,
     scheme: String,
     host: String,
@@ -119,12 +128,12 @@ impl Outcome {
 }
 
 impl Call {
-    fn new(run: Arc<RunEgress>, node_id: String, request: &http::Request<WasiBody>) -> Call {
+    fn new(run: Arc<RunEgress>, node_id: String, request: &http::Request<WasiBody>, token_failure: Arc<Mutex<Option<TokenError>>>) -> Call {
         let uri = request.uri();
         let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
         let host = uri.host().unwrap_or_default().to_ascii_lowercase();
         let port = uri.port_u16().unwrap_or_else(|| default_port(&scheme));
-        Call { run, node_id, method: request.method().to_string(), scheme, host, port, started: Instant::now() }
+        Call { run, node_id, token_failure, method: request.method().to_string(), scheme, host, port, started: Instant::now() }
     }
 
     fn destination(&self) -> String {
@@ -175,7 +184,10 @@ impl Call {
             let token = match &audience {
                 Some(aud) => match self.run.tokens.token(aud.as_deref()).await {
                     Ok(t) => Some(t),
-                    Err(e) => return Outcome::failed(e.to_string(), HttpError::InternalError(Some(e.to_string())), false),
+                    Err(e) => {
+                        *self.token_failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(e.clone());
+                        return Outcome::failed(e.to_string(), HttpError::InternalError(Some(e.to_string())), false);
+                    }
                 },
                 None => None,
             };

@@ -259,7 +259,12 @@ impl Runtime {
             Ok(Err(e)) => return Err(classify_trap(&node_id, e, state, limits, deadline_error)),
             Ok(Ok(returned)) => returned,
         };
-        let output = returned.map_err(|e| node_error(&node_id, e))?;
+        // A node whose call got no token fails with whatever its HTTP client makes of
+        // that (often a retryable network error); the token's own error says why.
+        let output = returned.map_err(|e| match state.hooks.token_failure() {
+            Some(source) => RunError::Token { node: node_id.clone(), source },
+            None => node_error(&node_id, e),
+        })?;
         if output.len() > limits.max_output_bytes {
             return Err(RunError::OutputTooLarge { node: node_id, limit: limits.max_output_bytes, actual: output.len() });
         }

@@ -37,7 +37,11 @@ use std::sync::{Arc, Mutex};
 pub enum TriggerError {
     #[error("step 1 (managed identity): {0}")]
     Identity(String),
-    #[error("steps 2-4 (secret, token, IDInfo): {0}")]
+    /// Steps 2–4, named by what went wrong: the secret (2), the passport's
+    /// refusal (3); an unacceptable answer (not a token, or one that fails
+    /// verification) is 3–4 and an unreachable store, passport or key set
+    /// 2–4, their reasons say which.
+    #[error("{step}: {0}", step = token_step(.0))]
     Token(TokenError),
     #[error("step 5 (access guard): {0}")]
     Denied(String),
@@ -45,6 +49,16 @@ pub enum TriggerError {
     UnknownWorkflow(String),
     #[error("state store: {0}")]
     State(String),
+}
+
+/// The step of the trigger sequence a token error belongs to.
+fn token_step(error: &TokenError) -> &'static str {
+    match error {
+        TokenError::Secret { .. } => "step 2 (client secret)",
+        TokenError::Rejected { .. } => "step 3 (token)",
+        TokenError::InvalidToken { .. } => "steps 3-4 (token, IDInfo)",
+        TokenError::Unavailable { .. } => "steps 2-4 (secret, token, IDInfo)",
+    }
 }
 
 impl TriggerError {
