@@ -29,7 +29,7 @@ pub use error::{ApiError, JsonBody};
 pub use system::Readiness;
 
 use crate::app::App;
-use crate::audit::{AuditSink, AuditStore, AuditStoreError};
+use crate::audit::{AuditSink, AuditStore, AuditStoreError, SqliteAuditSink};
 use crate::passport::JwtVerifier;
 use crate::trigger::IdentityPipeline;
 use crate::clock::Clock;
@@ -74,6 +74,8 @@ pub struct ApiState {
     pub audit: Arc<dyn AuditSink>,
     /// The audit log, for queries.
     pub audit_log: Mutex<AuditStore>,
+    /// The log's background writer: flushed before a query, so a query sees every event recorded before it.
+    audit_writer: Arc<SqliteAuditSink>,
     pub readiness: Arc<Readiness>,
     pub limits: ApiLimits,
     pub clock: Arc<dyn Clock>,
@@ -111,6 +113,7 @@ impl ApiState {
             metrics: app.metrics.clone(),
             audit: app.events.clone(),
             audit_log: Mutex::new(AuditStore::open(&db).map_err(|e| fail(&e))?),
+            audit_writer: app.audit.clone(),
             readiness: Arc::new(Readiness::default()),
             limits: ApiLimits { json_body_bytes: ApiLimits::default().json_body_bytes.min(max), component_bytes: max },
             clock: app.clock.clone(),
@@ -144,6 +147,7 @@ impl ApiState {
     ) -> Result<T, ApiError> {
         let state = self.clone();
         let joined = tokio::task::spawn_blocking(move || {
+            state.audit_writer.flush().map_err(ApiError::internal)?;
             let store = state.audit_log.lock().map_err(|_| ApiError::internal("audit log lock poisoned"))?;
             f(&store).map_err(ApiError::internal)
         })
