@@ -81,8 +81,8 @@ pub fn resident_memory() -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-pub fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
+pub fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
 }
 
 pub fn ms(d: std::time::Duration) -> f64 {
