@@ -237,7 +237,8 @@ impl IdentityRegistry {
     fn find(&self, column: &str, value: &str) -> Result<Option<ManagedIdentity>, IdentityError> {
         let conn = self.conn()?;
         let sql = format!("SELECT {COLUMNS} FROM managed_identities WHERE {column} = ?1");
-        let row = conn.query_row(&sql, [value], read_row).optional()?;
+        // Cached: step 1 of every execution runs this.
+        let row = conn.prepare_cached(&sql)?.query_row([value], read_row).optional()?;
         row.transpose()
     }
 

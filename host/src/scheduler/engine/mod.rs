@@ -290,14 +290,20 @@ impl Engine {
             self.emit(EngineEvent::Missed { schedule_id: id.to_string(), count: plan.dropped });
         }
         let trigger = Trigger::Schedule { name: schedule.spec.name.clone() };
+        let mut stored_mark = None;
         for nominal in plan.run {
             // Firings caught up after downtime run in turn; the overlap policy is for on-time ones.
             let catching_up = now - nominal > due::MISFIRE_GRACE;
-            self.claim(&schedule, nominal, nominal_key(nominal), trigger.clone(), Some(nominal), now, catching_up).await;
+            let claimed = self.claim(&schedule, nominal, nominal_key(nominal), trigger.clone(), Some(nominal), now, catching_up).await;
+            stored_mark = claimed.map(|_| nominal);
         }
         if let Some(mark) = plan.mark {
-            if let Err(e) = self.store.mark_evaluated(id, mark).await {
-                tracing::error!(schedule = %id, "evaluation mark could not be saved: {e}");
+            // A claim that created its execution moved the mark in its own transaction;
+            // writing it again would be one more commit per firing.
+            if stored_mark != Some(mark) {
+                if let Err(e) = self.store.mark_evaluated(id, mark).await {
+                    tracing::error!(schedule = %id, "evaluation mark could not be saved: {e}");
+                }
             }
             self.marks.insert(id.to_string(), mark);
         }
