@@ -214,6 +214,62 @@ async fn two_engines_on_one_database_run_each_firing_once() {
     assert_eq!(handler.seen().len(), 10, "no firing ran twice");
 }
 
+/// Schedules due in the same tick are claimed in one batch; two engines racing
+/// batch for batch still run each firing exactly once.
+#[tokio::test]
+async fn many_schedules_due_in_one_tick_run_once_across_two_engines() {
+    const SCHEDULES: usize = 25;
+    let env = Env::new(utc(2026, 3, 1, 0, 0, 30));
+    let handler = RecordingHandler::succeeding();
+    let a = env.start(env.store.clone(), handler.clone()).await;
+    let b = env.start(env.reopen(), handler.clone()).await;
+    let (mut ea, mut eb) = (a.events(), b.events());
+    let mut ids = Vec::new();
+    for i in 0..SCHEDULES {
+        let overlap = if i % 2 == 0 { "buffer-all" } else { "allow-all" };
+        ids.push(a.create_schedule(spec("*/2 * * * *", "UTC", json!({"overlap": overlap}))).await.unwrap().id);
+    }
+    b.reload().await.unwrap();
+    for minute in [2, 4, 6] {
+        env.clock.set(utc(2026, 3, 1, 0, minute, 0));
+        let (ra, rb) = tokio::join!(a.sync(), b.sync());
+        ra.unwrap();
+        rb.unwrap();
+    }
+    let executions = env.store.list_executions(None, 1000).await.unwrap();
+    assert_eq!(executions.len(), 3 * SCHEDULES, "one execution per schedule and minute");
+    let mut keys: Vec<(String, String)> = executions.iter().map(|e| (e.schedule_id.clone(), e.firing_key.clone())).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 3 * SCHEDULES);
+    // Each engine finishes what it claimed.
+    let drain = |events: &mut tokio::sync::broadcast::Receiver<EngineEvent>| {
+        let (mut claimed, mut finished) = (0, 0);
+        while let Ok(e) = events.try_recv() {
+            claimed += usize::from(matches!(e, EngineEvent::Claimed { .. }));
+            finished += usize::from(matches!(e, EngineEvent::Finished { .. }));
+        }
+        (claimed, finished)
+    };
+    let ((na, fa), (nb, fb)) = (drain(&mut ea), drain(&mut eb));
+    assert_eq!(na + nb, 3 * SCHEDULES, "each firing claimed by exactly one engine (a {na}, b {nb})");
+    wait_finished(&mut ea, na - fa).await;
+    wait_finished(&mut eb, nb - fb).await;
+    let executions = env.store.list_executions(None, 1000).await.unwrap();
+    assert!(executions.iter().all(|e| e.status == ExecutionStatus::Succeeded && e.attempt == 1), "{executions:?}");
+    for id in &ids {
+        let attempts = env.store.attempts(&executions.iter().find(|e| &e.schedule_id == id).unwrap().id).await.unwrap();
+        assert_eq!(attempts.len(), 1, "the attempt row started with the claim, once");
+    }
+    let mut ran: Vec<(String, DateTime<Utc>)> = handler.seen().iter().map(|f| (f.schedule.id.clone(), f.nominal_time)).collect();
+    assert_eq!(ran.len(), 3 * SCHEDULES, "no firing ran twice");
+    ran.sort();
+    ran.dedup();
+    assert_eq!(ran.len(), 3 * SCHEDULES);
+    let marks = futures::future::join_all(ids.iter().map(|id| env.store.last_evaluated(id))).await;
+    assert!(marks.into_iter().all(|m| m.unwrap() == Some(utc(2026, 3, 1, 0, 6, 0))), "every schedule's mark moved with its claim");
+}
+
 #[tokio::test]
 async fn a_restart_runs_every_due_firing_exactly_once() {
     let env = Env::new(utc(2026, 3, 1, 0, 0, 30));

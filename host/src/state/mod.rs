@@ -8,7 +8,9 @@
 //!   is the nominal time (RFC 3339, UTC) for timed and backfill firings and
 //!   `manual:<id>` for trigger-now. [`StateStore::claim_firing`] creates the
 //!   execution and succeeds at most once per key, atomically with advancing the
-//!   schedule's evaluation mark.
+//!   schedule's evaluation mark. [`StateStore::claim_firings`] claims many in one
+//!   transaction (the firings of one timer tick), and a claim may start the
+//!   execution's first attempt in that same transaction.
 //! * **Leases.** Every unfinished execution has an owner (one engine instance)
 //!   and a lease expiry. Owners renew their leases; [`StateStore::take_abandoned`]
 //!   hands executions whose lease expired (or, for a single-process store on
@@ -155,11 +157,20 @@ pub struct NewExecution {
     pub firing_key: String,
     pub nominal_time: DateTime<Utc>,
     pub trigger: Trigger,
-    /// `Pending` normally; `Skipped` records a firing the overlap policy dropped.
+    /// `Pending` normally; `Running` also starts attempt 1 (at `created_at`);
+    /// `Skipped` records a firing the overlap policy dropped.
     pub status: ExecutionStatus,
     pub owner: String,
     pub lease_until: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+}
+
+/// One firing of a [`StateStore::claim_firings`] batch.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub execution: NewExecution,
+    /// The evaluation mark to move forward in the same transaction, claimed or not.
+    pub mark: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -250,6 +261,14 @@ pub struct AttemptEnd {
     pub transient: bool,
 }
 
+/// What an execution ended as, recorded with its last attempt's end.
+#[derive(Debug, Clone)]
+pub struct ExecutionEnd {
+    pub status: ExecutionStatus,
+    pub error: Option<String>,
+    pub output: Option<serde_json::Value>,
+}
+
 /// The durable state of the scheduler. All methods are atomic on their own.
 pub trait StateStore: Send + Sync {
     // Schedules. `create` generates the id; `set_paused(false)` also moves the
@@ -269,14 +288,30 @@ pub trait StateStore: Send + Sync {
     /// Move the evaluation mark forward (never back).
     fn mark_evaluated<'a>(&'a self, schedule_id: &'a str, nominal: DateTime<Utc>) -> StateFuture<'a, ()>;
 
-    /// Claim a firing: create its execution unless `(schedule id, firing key)` is
-    /// already claimed. `None` = someone (maybe another replica) has it. With
-    /// `mark`, the evaluation mark moves forward in the same transaction.
-    fn claim_firing(&self, firing: NewExecution, mark: Option<DateTime<Utc>>) -> StateFuture<'_, Option<Execution>>;
+    /// Claim firings, all in one transaction: create each execution unless its
+    /// `(schedule id, firing key)` is already claimed. One answer per claim, in
+    /// order; `None` = someone (maybe another replica) has it. Each claim's
+    /// `mark` moves that schedule's evaluation mark forward in the same
+    /// transaction. A claim whose status is `Running` starts attempt 1 too.
+    fn claim_firings(&self, claims: Vec<Claim>) -> StateFuture<'_, Vec<Option<Execution>>>;
+
+    /// [`StateStore::claim_firings`] with one claim.
+    fn claim_firing(&self, execution: NewExecution, mark: Option<DateTime<Utc>>) -> StateFuture<'_, Option<Execution>> {
+        Box::pin(async move { Ok(self.claim_firings(vec![Claim { execution, mark }]).await?.pop().flatten()) })
+    }
 
     /// Start attempt `attempt` (status `running`).
     fn start_attempt<'a>(&'a self, execution_id: &'a str, attempt: u32, now: DateTime<Utc>) -> StateFuture<'a, ()>;
-    fn end_attempt<'a>(&'a self, execution_id: &'a str, attempt: u32, end: AttemptEnd, now: DateTime<Utc>) -> StateFuture<'a, ()>;
+    /// End attempt `attempt`; with `finish`, the execution ends in the same
+    /// transaction (as [`StateStore::finish_execution`] would end it).
+    fn end_attempt<'a>(
+        &'a self,
+        execution_id: &'a str,
+        attempt: u32,
+        end: AttemptEnd,
+        finish: Option<ExecutionEnd>,
+        now: DateTime<Utc>,
+    ) -> StateFuture<'a, ()>;
     /// Finish the execution and release its lease.
     fn finish_execution<'a>(
         &'a self,

@@ -158,14 +158,15 @@ impl SqliteStateStore {
         conn.query_row_cached(&sql, [id], Self::execution_from_row).optional()?.transpose()
     }
 
-    fn claim(&self, firing: NewExecution, mark: Option<DateTime<Utc>>) -> Result<Option<Execution>, StateError> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    /// Insert one claimed execution (and, when it starts now, its first attempt);
+    /// `None` when its firing key is taken.
+    fn insert_claim(conn: &Connection, firing: NewExecution) -> Result<Option<Execution>, StateError> {
         let finished = (firing.status == ExecutionStatus::Skipped).then(|| millis(firing.created_at));
-        let inserted = tx.execute_cached(
+        let starts = firing.status == ExecutionStatus::Running;
+        let inserted = conn.execute_cached(
             "INSERT INTO sched_executions (id, schedule_id, workflow_id, firing_key, nominal_time, triggered_by, status,
-                 owner, lease_until, created_at, finished_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 attempt, owner, lease_until, created_at, finished_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              ON CONFLICT (schedule_id, firing_key) DO NOTHING",
             params![
                 firing.id,
@@ -175,16 +176,51 @@ impl SqliteStateStore {
                 millis(firing.nominal_time),
                 firing.trigger.to_string(),
                 firing.status.as_str(),
+                u32::from(starts),
                 firing.owner,
                 millis(firing.lease_until),
                 millis(firing.created_at),
                 finished,
             ],
         )?;
-        if let Some(mark) = mark {
-            Self::mark(&tx, &firing.schedule_id, mark)?;
+        if inserted == 0 {
+            return Ok(None);
         }
-        let claimed = if inserted == 1 { Self::execution(&tx, &firing.id)? } else { None };
+        if starts {
+            conn.execute_cached(
+                "INSERT INTO sched_attempts (execution_id, attempt, status, started_at) VALUES (?1, 1, 'running', ?2)",
+                params![firing.id, millis(firing.created_at)],
+            )?;
+        }
+        // What reading the row back would give (times in whole milliseconds), without the read.
+        Ok(Some(Execution {
+            id: firing.id,
+            schedule_id: firing.schedule_id,
+            workflow_id: firing.workflow_id,
+            firing_key: firing.firing_key,
+            nominal_time: instant(millis(firing.nominal_time)),
+            triggered_by: firing.trigger,
+            status: firing.status,
+            attempt: u32::from(starts),
+            interruptions: 0,
+            error: None,
+            output: None,
+            created_at: instant(millis(firing.created_at)),
+            finished_at: finished.map(instant),
+        }))
+    }
+
+    fn claim_all(&self, claims: Vec<Claim>) -> Result<Vec<Option<Execution>>, StateError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut claimed = Vec::with_capacity(claims.len());
+        for Claim { execution, mark } in claims {
+            let schedule_id = execution.schedule_id.clone();
+            claimed.push(Self::insert_claim(&tx, execution)?);
+            if let Some(mark) = mark {
+                Self::mark(&tx, &schedule_id, mark)?;
+            }
+        }
         tx.commit()?;
         Ok(claimed)
     }
@@ -194,6 +230,19 @@ impl SqliteStateStore {
             "UPDATE sched_schedules SET last_evaluated = MAX(COALESCE(last_evaluated, ?2), ?2) WHERE id = ?1",
             params![schedule_id, millis(nominal)],
         )?;
+        Ok(())
+    }
+
+    fn finish(conn: &Connection, execution_id: &str, end: ExecutionEnd, now: DateTime<Utc>) -> Result<(), StateError> {
+        let output = end.output.map(|o| o.to_string());
+        let changed = conn.execute_cached(
+            "UPDATE sched_executions SET status = ?2, error = ?3, output = ?4, finished_at = ?5, lease_until = NULL
+             WHERE id = ?1",
+            params![execution_id, end.status.as_str(), end.error, output, millis(now)],
+        )?;
+        if changed == 0 {
+            return Err(StateError::ExecutionNotFound(execution_id.to_string()));
+        }
         Ok(())
     }
 
@@ -350,8 +399,8 @@ impl StateStore for SqliteStateStore {
         ready(self.conn().and_then(|conn| Self::mark(&conn, schedule_id, nominal)))
     }
 
-    fn claim_firing(&self, firing: NewExecution, mark: Option<DateTime<Utc>>) -> StateFuture<'_, Option<Execution>> {
-        ready(self.claim(firing, mark))
+    fn claim_firings(&self, claims: Vec<Claim>) -> StateFuture<'_, Vec<Option<Execution>>> {
+        ready(self.claim_all(claims))
     }
 
     fn start_attempt<'a>(&'a self, execution_id: &'a str, attempt: u32, now: DateTime<Utc>) -> StateFuture<'a, ()> {
@@ -374,15 +423,28 @@ impl StateStore for SqliteStateStore {
         })())
     }
 
-    fn end_attempt<'a>(&'a self, execution_id: &'a str, attempt: u32, end: AttemptEnd, now: DateTime<Utc>) -> StateFuture<'a, ()> {
-        ready(self.conn().and_then(|conn| {
-            conn.execute_cached(
+    fn end_attempt<'a>(
+        &'a self,
+        execution_id: &'a str,
+        attempt: u32,
+        end: AttemptEnd,
+        finish: Option<ExecutionEnd>,
+        now: DateTime<Utc>,
+    ) -> StateFuture<'a, ()> {
+        ready((|| {
+            let mut conn = self.conn()?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_cached(
                 "UPDATE sched_attempts SET status = ?3, error = ?4, transient = ?5, finished_at = ?6
                  WHERE execution_id = ?1 AND attempt = ?2",
                 params![execution_id, attempt, end.status.as_str(), end.error, end.transient, millis(now)],
             )?;
+            if let Some(finish) = finish {
+                Self::finish(&tx, execution_id, finish, now)?;
+            }
+            tx.commit()?;
             Ok(())
-        }))
+        })())
     }
 
     fn finish_execution<'a>(
@@ -393,18 +455,7 @@ impl StateStore for SqliteStateStore {
         output: Option<serde_json::Value>,
         now: DateTime<Utc>,
     ) -> StateFuture<'a, ()> {
-        ready(self.conn().and_then(|conn| {
-            let output = output.map(|o| o.to_string());
-            let changed = conn.execute_cached(
-                "UPDATE sched_executions SET status = ?2, error = ?3, output = ?4, finished_at = ?5, lease_until = NULL
-                 WHERE id = ?1",
-                params![execution_id, status.as_str(), error, output, millis(now)],
-            )?;
-            if changed == 0 {
-                return Err(StateError::ExecutionNotFound(execution_id.to_string()));
-            }
-            Ok(())
-        }))
+        ready(self.conn().and_then(|conn| Self::finish(&conn, execution_id, ExecutionEnd { status, error, output }, now)))
     }
 
     fn record_node_result(&self, r: NodeResult) -> StateFuture<'_, ()> {

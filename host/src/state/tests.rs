@@ -84,3 +84,53 @@ async fn resuming_moves_the_mark_and_changes_bump_the_revision() {
     assert!(store.get_schedule(&s.id).await.unwrap().is_none());
     assert!(matches!(store.delete_schedule(&s.id).await, Err(StateError::ScheduleNotFound(_))));
 }
+
+#[tokio::test]
+async fn a_batch_claims_what_is_free_starts_what_runs_and_moves_every_mark() {
+    let path = temp_db();
+    let store = SqliteStateStore::open(&path).unwrap();
+    let (s1, s2) = (store.create_schedule(spec(), t(0)).await.unwrap(), store.create_schedule(spec(), t(0)).await.unwrap());
+    store.claim_firing(firing(&s2.id, "taken", t(6), "other"), None).await.unwrap().unwrap();
+    let mut runs = firing(&s1.id, "e1", t(6), "me");
+    runs.status = ExecutionStatus::Running;
+    let claims = vec![
+        Claim { execution: runs, mark: Some(t(7)) },
+        Claim { execution: firing(&s2.id, "e2", t(6), "me"), mark: Some(t(6)) },
+    ];
+    let claimed = store.claim_firings(claims).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let e1 = claimed[0].clone().expect("e1 claimed");
+    assert!(claimed[1].is_none(), "s2's 06:00 firing belongs to `other`");
+    // What the claim answers is what the store holds.
+    assert_eq!(store.get_execution("e1").await.unwrap(), Some(e1.clone()));
+    assert_eq!((e1.status, e1.attempt), (ExecutionStatus::Running, 1));
+    let attempts = store.attempts("e1").await.unwrap();
+    assert_eq!(attempts.iter().map(|a| (a.attempt, a.status, a.started_at)).collect::<Vec<_>>(), [(1, AttemptStatus::Running, t(6))]);
+    assert_eq!(store.last_evaluated(&s1.id).await.unwrap(), Some(t(7)));
+    assert_eq!(store.last_evaluated(&s2.id).await.unwrap(), Some(t(6)), "the mark moves even when the claim is taken");
+    assert!(store.get_execution("e2").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn an_attempt_can_end_with_its_execution_in_one_call() {
+    let store = SqliteStateStore::open(&temp_db()).unwrap();
+    let s = store.create_schedule(spec(), t(0)).await.unwrap();
+    let mut runs = firing(&s.id, "e1", t(6), "me");
+    runs.status = ExecutionStatus::Running;
+    store.claim_firing(runs, None).await.unwrap().unwrap();
+    let failed = AttemptEnd { status: AttemptStatus::Failed, error: Some("boom".into()), transient: true };
+    store.end_attempt("e1", 1, failed, None, t(7)).await.unwrap();
+    assert_eq!(store.get_execution("e1").await.unwrap().unwrap().status, ExecutionStatus::Running, "no finish: it waits for a retry");
+    store.start_attempt("e1", 2, t(8)).await.unwrap();
+    let ok = AttemptEnd { status: AttemptStatus::Succeeded, error: None, transient: false };
+    let finish = ExecutionEnd { status: ExecutionStatus::Succeeded, error: None, output: Some(json!({"n": 2})) };
+    store.end_attempt("e1", 2, ok, Some(finish), t(9)).await.unwrap();
+    let e1 = store.get_execution("e1").await.unwrap().unwrap();
+    assert_eq!((e1.status, e1.attempt, e1.output, e1.finished_at), (ExecutionStatus::Succeeded, 2, Some(json!({"n": 2})), Some(t(9))));
+    let attempts = store.attempts("e1").await.unwrap();
+    assert_eq!(attempts.iter().map(|a| (a.status, a.finished_at)).collect::<Vec<_>>(), [(AttemptStatus::Failed, Some(t(7))), (AttemptStatus::Succeeded, Some(t(9)))]);
+    // A finish for an execution that does not exist fails and writes nothing.
+    let ghost = ExecutionEnd { status: ExecutionStatus::Succeeded, error: None, output: None };
+    let end = AttemptEnd { status: AttemptStatus::Succeeded, error: None, transient: false };
+    assert!(matches!(store.end_attempt("ghost", 1, end, Some(ghost), t(9)).await, Err(StateError::ExecutionNotFound(_))));
+}

@@ -5,7 +5,7 @@
 use super::{due, retry, Command, EngineEvent, ExecutionOutcome, FailureKind, Firing, FiringHandler, SchedulerConfig, SchedulerError};
 use crate::clock::Clock;
 use crate::schedule::{OverlapPolicy, Schedule};
-use crate::state::{nominal_key, AttemptEnd, AttemptStatus, Execution, ExecutionStatus, NewExecution, StateStore, Trigger};
+use crate::state::{nominal_key, AttemptEnd, AttemptStatus, Claim, Execution, ExecutionEnd, ExecutionStatus, NewExecution, StateStore, Trigger};
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
@@ -51,10 +51,28 @@ struct Done {
     outcome: ExecutionOutcome,
 }
 
+#[derive(Clone, Copy)]
 enum Admission {
     Run,
     Queue,
     Skip,
+}
+
+/// A firing whose admission is decided, waiting for its claim to be stored.
+struct Prepared {
+    schedule: Arc<Schedule>,
+    nominal: DateTime<Utc>,
+    trigger: Trigger,
+    admission: Admission,
+    claim: Claim,
+}
+
+/// What follows an attempt's end.
+enum AfterAttempt {
+    Finish(ExecutionEnd),
+    Retry { reason: String },
+    /// Stopping: the next start makes the next attempt.
+    Release,
 }
 
 pub(super) struct Engine {
@@ -234,8 +252,12 @@ impl Engine {
         self.timers.insert((next, Timer::Fire(schedule.id.clone())));
     }
 
+    /// Handle every timer due now. The schedules' firings are claimed together,
+    /// in one transaction, after the loop: a thousand schedules due in the same
+    /// second cost one commit, not a thousand (`benches/scheduler`).
     async fn process_due(&mut self) {
         let now = self.clock.now();
+        let mut due_claims = Vec::new();
         while let Some((at, timer)) = self.timers.first().cloned() {
             if at > now || self.stopping {
                 break;
@@ -245,7 +267,7 @@ impl Engine {
                 Timer::Heartbeat => self.heartbeat_tick(now).await,
                 Timer::Fire(id) => {
                     self.fire_at.remove(&id);
-                    self.fire(&id, now).await;
+                    self.fire(&id, now, &mut due_claims).await;
                 }
                 Timer::Retry(id) => {
                     if let Some(admitted) = self.waiting.remove(&id) {
@@ -253,6 +275,9 @@ impl Engine {
                     }
                 }
             }
+        }
+        if !due_claims.is_empty() {
+            self.claim_all(due_claims).await;
         }
     }
 
@@ -278,7 +303,10 @@ impl Engine {
         self.timers.insert((now + self.heartbeat(), Timer::Heartbeat));
     }
 
-    async fn fire(&mut self, id: &str, now: DateTime<Utc>) {
+    /// Plan a schedule's due firings. A single one (the usual case) joins
+    /// `batch`; several (catching up) are claimed here one after the other, as
+    /// each one's admission depends on the ones before it.
+    async fn fire(&mut self, id: &str, now: DateTime<Utc>, batch: &mut Vec<Prepared>) {
         let Some(schedule) = self.schedules.get(id).cloned() else { return };
         if schedule.spec.paused {
             return;
@@ -290,6 +318,15 @@ impl Engine {
             self.emit(EngineEvent::Missed { schedule_id: id.to_string(), count: plan.dropped });
         }
         let trigger = Trigger::Schedule { name: schedule.spec.name.clone() };
+        if let [nominal] = plan.run[..] {
+            let catching_up = now - nominal > due::MISFIRE_GRACE;
+            // The claim moves the mark to the newest due time (≥ `nominal`), claimed or not.
+            let mark = plan.mark.unwrap_or(nominal);
+            batch.push(self.prepare(&schedule, nominal, nominal_key(nominal), trigger, Some(mark), now, catching_up));
+            self.marks.insert(id.to_string(), mark);
+            self.arm(&schedule);
+            return;
+        }
         let mut stored_mark = None;
         for nominal in plan.run {
             // Firings caught up after downtime run in turn; the overlap policy is for on-time ones.
@@ -327,7 +364,43 @@ impl Engine {
         }
     }
 
+    /// Decide a firing's admission and the execution its claim creates: one
+    /// admitted to run now is stored as running, its first attempt started in
+    /// the claim's transaction.
+    #[allow(clippy::too_many_arguments)]
+    fn prepare(
+        &mut self,
+        schedule: &Arc<Schedule>,
+        nominal: DateTime<Utc>,
+        key: String,
+        trigger: Trigger,
+        mark: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        catching_up: bool,
+    ) -> Prepared {
+        let admission = self.admission(schedule, &trigger, catching_up);
+        let status = match admission {
+            Admission::Run => ExecutionStatus::Running,
+            Admission::Queue => ExecutionStatus::Pending,
+            Admission::Skip => ExecutionStatus::Skipped,
+        };
+        let execution = NewExecution {
+            id: new_execution_id(),
+            schedule_id: schedule.id.clone(),
+            workflow_id: schedule.spec.workflow_id.clone(),
+            firing_key: key,
+            nominal_time: nominal,
+            trigger: trigger.clone(),
+            status,
+            owner: self.config.owner.clone(),
+            lease_until: now + self.config.lease,
+            created_at: now,
+        };
+        Prepared { schedule: schedule.clone(), nominal, trigger, admission, claim: Claim { execution, mark } }
+    }
+
     /// Claim one firing and admit it. `None` when it was claimed already.
+    #[allow(clippy::too_many_arguments)]
     async fn claim(
         &mut self,
         schedule: &Arc<Schedule>,
@@ -338,41 +411,51 @@ impl Engine {
         now: DateTime<Utc>,
         catching_up: bool,
     ) -> Option<Execution> {
-        let admission = self.admission(schedule, &trigger, catching_up);
-        let new = NewExecution {
-            id: new_execution_id(),
-            schedule_id: schedule.id.clone(),
-            workflow_id: schedule.spec.workflow_id.clone(),
-            firing_key: key,
-            nominal_time: nominal,
-            trigger: trigger.clone(),
-            status: if matches!(admission, Admission::Skip) { ExecutionStatus::Skipped } else { ExecutionStatus::Pending },
-            owner: self.config.owner.clone(),
-            lease_until: now + self.config.lease,
-            created_at: now,
-        };
-        let execution = match self.store.claim_firing(new, mark).await {
-            Ok(Some(e)) => e,
-            Ok(None) => return None,
+        let prepared = self.prepare(schedule, nominal, key, trigger, mark, now, catching_up);
+        self.claim_all(vec![prepared]).await.pop().flatten()
+    }
+
+    /// Store the claims in one transaction, then admit each one claimed.
+    async fn claim_all(&mut self, batch: Vec<Prepared>) -> Vec<Option<Execution>> {
+        let (firings, claims): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|p| ((p.schedule, p.nominal, p.trigger, p.admission), p.claim)).unzip();
+        let claimed = match self.store.claim_firings(claims).await {
+            Ok(claimed) => claimed,
             Err(e) => {
-                tracing::error!(schedule = %schedule.id, %nominal, "firing could not be claimed: {e}");
-                return None;
+                for (schedule, nominal, ..) in &firings {
+                    tracing::error!(schedule = %schedule.id, %nominal, "firing could not be claimed: {e}");
+                }
+                return firings.iter().map(|_| None).collect();
             }
         };
-        let (execution_id, schedule_id) = (execution.id.clone(), schedule.id.clone());
+        let mut admitted = Vec::with_capacity(claimed.len());
+        for ((schedule, nominal, trigger, admission), execution) in firings.into_iter().zip(claimed) {
+            if let Some(execution) = &execution {
+                self.admit(schedule, nominal, trigger, admission, execution.id.clone()).await;
+            }
+            admitted.push(execution);
+        }
+        admitted
+    }
+
+    async fn admit(&mut self, schedule: Arc<Schedule>, nominal: DateTime<Utc>, trigger: Trigger, admission: Admission, execution_id: String) {
+        let schedule_id = schedule.id.clone();
         if matches!(admission, Admission::Skip) {
             self.emit(EngineEvent::Skipped { execution_id, schedule_id, nominal_time: nominal });
-            return Some(execution);
+            return;
         }
         self.emit(EngineEvent::Claimed { execution_id: execution_id.clone(), schedule_id, nominal_time: nominal, trigger: trigger.clone() });
         let slot = if trigger == Trigger::Backfill { Slot::Backfill } else { Slot::Regular };
-        let firing = Firing { schedule: schedule.clone(), nominal_time: nominal, execution_id, trigger, attempt: 1 };
+        let firing = Firing { schedule, nominal_time: nominal, execution_id, trigger, attempt: 1 };
         let admitted = Admitted { firing, slot, interruptions: 0 };
         match admission {
-            Admission::Run => self.begin(admitted).await,
+            Admission::Run => {
+                // Its first attempt was started with the claim.
+                self.count_active(&admitted);
+                self.spawn_attempt(admitted);
+            }
             _ => self.enqueue(admitted).await,
         }
-        Some(execution)
     }
 
     async fn enqueue(&mut self, admitted: Admitted) {
@@ -412,41 +495,52 @@ impl Engine {
 
     /// Count an admitted execution as active in its lane and start its attempt.
     async fn begin(&mut self, admitted: Admitted) {
+        self.count_active(&admitted);
+        self.launch(admitted).await;
+    }
+
+    fn count_active(&mut self, admitted: &Admitted) {
         let lane = self.lanes.entry(admitted.firing.schedule.id.clone()).or_default();
         match admitted.slot {
             Slot::Regular => lane.active += 1,
             Slot::Backfill => lane.backfill_active = true,
         }
-        self.launch(admitted).await;
     }
 
+    /// Record the attempt's start, then run it.
     async fn launch(&mut self, admitted: Admitted) {
         let now = self.clock.now();
         let id = admitted.firing.execution_id.clone();
         let attempt = admitted.firing.attempt;
-        let handler = self.handler.clone();
-        let done = self.done_tx.clone();
-        let firing = admitted.firing.clone();
-        let task = match self.store.start_attempt(&id, attempt, now).await {
-            Ok(()) => {
-                self.emit(EngineEvent::AttemptStarted { execution_id: id.clone(), attempt });
-                tokio::spawn(async move {
-                    // A panicking handler must not leave the execution running forever.
-                    let outcome = std::panic::AssertUnwindSafe(handler.run(firing)).catch_unwind().await.unwrap_or_else(|_| {
-                        ExecutionOutcome::Failed(super::Failure::permanent("the firing handler panicked"))
-                    });
-                    let _ = done.send(Done { execution_id: id, attempt, outcome });
-                })
-            }
+        match self.store.start_attempt(&id, attempt, now).await {
+            Ok(()) => self.spawn_attempt(admitted),
             Err(e) => {
                 tracing::error!(execution = %id, "attempt {attempt} could not be recorded: {e}");
                 // Reported like any other end, through the engine loop.
                 let outcome = ExecutionOutcome::Failed(super::Failure::permanent(format!("attempt could not be recorded: {e}")));
-                tokio::spawn(async move {
+                let done = self.done_tx.clone();
+                let task = tokio::spawn(async move {
                     let _ = done.send(Done { execution_id: id, attempt, outcome });
-                })
+                });
+                self.running.insert(admitted.firing.execution_id.clone(), (admitted, task.abort_handle()));
             }
-        };
+        }
+    }
+
+    /// Run an attempt whose start is recorded.
+    fn spawn_attempt(&mut self, admitted: Admitted) {
+        let id = admitted.firing.execution_id.clone();
+        let attempt = admitted.firing.attempt;
+        self.emit(EngineEvent::AttemptStarted { execution_id: id.clone(), attempt });
+        let (handler, done, firing) = (self.handler.clone(), self.done_tx.clone(), admitted.firing.clone());
+        let task = tokio::spawn(async move {
+            // A panicking handler must not leave the execution running forever.
+            let outcome = std::panic::AssertUnwindSafe(handler.run(firing))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| ExecutionOutcome::Failed(super::Failure::permanent("the firing handler panicked")));
+            let _ = done.send(Done { execution_id: id, attempt, outcome });
+        });
         self.running.insert(admitted.firing.execution_id.clone(), (admitted, task.abort_handle()));
     }
 
@@ -462,41 +556,70 @@ impl Engine {
             }
         };
         let end = AttemptEnd { status, error, transient };
-        if let Err(e) = self.store.end_attempt(&id, done.attempt, end, now).await {
-            tracing::error!(execution = %id, "attempt end could not be recorded: {e}");
-        }
-        match done.outcome {
-            ExecutionOutcome::Succeeded { output } => self.finish(admitted, ExecutionStatus::Succeeded, None, Some(output)).await,
-            ExecutionOutcome::Failed(failure) => {
-                let policy = admitted.firing.schedule.spec.retry_policy;
-                let counted = done.attempt.saturating_sub(admitted.interruptions);
-                if failure.kind == FailureKind::Transient && retry::may_try_again(&policy, counted) {
-                    if self.stopping {
-                        // Leave the retry to the next start.
-                        self.release(&id, now).await;
-                        return;
-                    }
-                    let at = now + retry::delay(&policy, counted, rand::random::<f64>());
-                    let next_attempt = done.attempt + 1;
-                    tracing::info!(execution = %id, attempt = done.attempt, %at, "transient failure, retrying: {}", failure.reason);
-                    self.emit(EngineEvent::RetryScheduled { execution_id: id.clone(), next_attempt, at });
-                    let mut admitted = admitted;
-                    admitted.firing.attempt = next_attempt;
-                    self.waiting.insert(id.clone(), admitted);
-                    self.timers.insert((at, Timer::Retry(id)));
+        let policy = admitted.firing.schedule.spec.retry_policy;
+        let counted = done.attempt.saturating_sub(admitted.interruptions);
+        let after = match done.outcome {
+            ExecutionOutcome::Succeeded { output } => {
+                AfterAttempt::Finish(ExecutionEnd { status: ExecutionStatus::Succeeded, error: None, output: Some(output) })
+            }
+            ExecutionOutcome::Failed(failure) if failure.kind == FailureKind::Transient && retry::may_try_again(&policy, counted) => {
+                if self.stopping {
+                    AfterAttempt::Release
                 } else {
-                    let status = if failure.kind == FailureKind::Rejected { ExecutionStatus::Rejected } else { ExecutionStatus::Failed };
-                    self.finish(admitted, status, Some(failure.reason), None).await;
+                    AfterAttempt::Retry { reason: failure.reason }
                 }
+            }
+            ExecutionOutcome::Failed(failure) => {
+                let status = if failure.kind == FailureKind::Rejected { ExecutionStatus::Rejected } else { ExecutionStatus::Failed };
+                AfterAttempt::Finish(ExecutionEnd { status, error: Some(failure.reason), output: None })
+            }
+        };
+        match after {
+            AfterAttempt::Finish(finish) => {
+                let (status, error) = (finish.status, finish.error.clone());
+                // The attempt and the execution end in one transaction.
+                if let Err(e) = self.store.end_attempt(&id, done.attempt, end, Some(finish), now).await {
+                    tracing::error!(execution = %id, "execution end could not be recorded: {e}");
+                }
+                self.settle(admitted, status, error).await;
+            }
+            AfterAttempt::Release => {
+                self.end_attempt(&id, done.attempt, end, now).await;
+                // Leave the retry to the next start.
+                self.release(&id, now).await;
+            }
+            AfterAttempt::Retry { reason } => {
+                self.end_attempt(&id, done.attempt, end, now).await;
+                let at = now + retry::delay(&policy, counted, rand::random::<f64>());
+                let next_attempt = done.attempt + 1;
+                tracing::info!(execution = %id, attempt = done.attempt, %at, "transient failure, retrying: {reason}");
+                self.emit(EngineEvent::RetryScheduled { execution_id: id.clone(), next_attempt, at });
+                let mut admitted = admitted;
+                admitted.firing.attempt = next_attempt;
+                self.waiting.insert(id.clone(), admitted);
+                self.timers.insert((at, Timer::Retry(id)));
             }
         }
     }
 
+    async fn end_attempt(&self, id: &str, attempt: u32, end: AttemptEnd, now: DateTime<Utc>) {
+        if let Err(e) = self.store.end_attempt(id, attempt, end, None, now).await {
+            tracing::error!(execution = %id, "attempt end could not be recorded: {e}");
+        }
+    }
+
+    /// Record the execution's end, then let its lane move on.
     async fn finish(&mut self, admitted: Admitted, status: ExecutionStatus, error: Option<String>, output: Option<serde_json::Value>) {
         let id = admitted.firing.execution_id.clone();
         if let Err(e) = self.store.finish_execution(&id, status, error.clone(), output, self.clock.now()).await {
             tracing::error!(execution = %id, "execution end could not be recorded: {e}");
         }
+        self.settle(admitted, status, error).await;
+    }
+
+    /// An execution whose end is recorded: announce it and start what its lane lets start.
+    async fn settle(&mut self, admitted: Admitted, status: ExecutionStatus, error: Option<String>) {
+        let id = admitted.firing.execution_id.clone();
         self.emit(EngineEvent::Finished { execution_id: id, status, error });
         let schedule_id = admitted.firing.schedule.id.clone();
         if let Some(lane) = self.lanes.get_mut(&schedule_id) {
