@@ -114,6 +114,9 @@ impl AuditStore {
     /// The head is read inside an IMMEDIATE transaction, so several writers
     /// (threads or processes) on one database still form one chain.
     pub fn append(&mut self, events: &[(AuditEvent, DateTime<Utc>)]) -> Result<(), AuditStoreError> {
+        // Serialized before the write lock is taken: the lock is shared with the
+        // state store, and only the chaining needs it.
+        let rows: Vec<Pending> = events.iter().map(|(event, time)| Pending::from_event(event, *time)).collect();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let last: Option<(i64, String)> = tx
             .query_row("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -123,9 +126,9 @@ impl AuditStore {
             let mut insert = tx.prepare_cached(&format!(
                 "INSERT INTO audit_events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
             ))?;
-            for (event, time) in events {
+            for pending in rows {
                 seq += 1;
-                let row = Pending::from_event(event, *time).chain(seq, prev);
+                let row = pending.chain(seq, prev);
                 insert.execute(params![
                     row.seq,
                     row.time,
