@@ -144,7 +144,7 @@ impl AdminAuth {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| AuthFailure::Unauthenticated(ApiError::unauthorized("the `Authorization` header must be `Bearer <token>`")))?;
         let caller = self.verify(token).map_err(AuthFailure::Unauthenticated)?;
-        if !caller.roles.iter().any(|r| *r == self.admin_role) {
+        if !caller.roles.contains(&self.admin_role) {
             let who = AuditActor::from_id_info(&caller);
             let error = ApiError::forbidden(format!("`{}` does not have the admin role `{}`", who.id(), self.admin_role));
             return Err(AuthFailure::Forbidden { caller, error });

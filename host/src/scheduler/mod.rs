@@ -8,7 +8,7 @@
 //!   schedule's next fire time, every pending retry and the lease heartbeat. There
 //!   is no task per schedule; the engine is one task that sleeps until the first
 //!   entry, a command, or an execution finishing.
-//! * **Exactly once**: a firing runs only after [`StateStore::claim_firing`]
+//! * **Exactly once**: a firing runs only after [`StateStore::claim_firings`]
 //!   created its execution; a second engine (or a restart) finds it claimed.
 //!   On start the engine takes over unfinished executions (see
 //!   [`SchedulerConfig::take_over_on_start`]): pending ones run, interrupted ones

@@ -1,11 +1,17 @@
 //! The engine task: one sorted timer set over all schedules, retries and the
 //! lease heartbeat; per-schedule lanes for the overlap policy. Take-over,
 //! trigger-now, backfill and shutdown live in `operations`.
+//!
+//! Writes per execution are kept few because they are what limits firing
+//! lateness and throughput (`benches/scheduler`, `benches/end_to_end`): the
+//! firings of one tick are claimed in one transaction, a firing admitted to
+//! run starts its first attempt in its claim's transaction, and the last
+//! attempt ends together with its execution.
 
 use super::{due, retry, Command, EngineEvent, ExecutionOutcome, FailureKind, Firing, FiringHandler, SchedulerConfig, SchedulerError};
 use crate::clock::Clock;
 use crate::schedule::{OverlapPolicy, Schedule};
-use crate::state::{nominal_key, AttemptEnd, AttemptStatus, Claim, Execution, ExecutionEnd, ExecutionStatus, NewExecution, StateStore, Trigger};
+use crate::state::{nominal_key, AttemptEnd, AttemptStatus, ExecutionEnd, ExecutionStatus, StateStore, Trigger};
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
@@ -13,7 +19,10 @@ use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::AbortHandle;
 
+mod claims;
 mod operations;
+
+use claims::Prepared;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
@@ -52,19 +61,10 @@ struct Done {
 }
 
 #[derive(Clone, Copy)]
-enum Admission {
+pub(super) enum Admission {
     Run,
     Queue,
     Skip,
-}
-
-/// A firing whose admission is decided, waiting for its claim to be stored.
-struct Prepared {
-    schedule: Arc<Schedule>,
-    nominal: DateTime<Utc>,
-    trigger: Trigger,
-    admission: Admission,
-    claim: Claim,
 }
 
 /// What follows an attempt's end.
@@ -92,10 +92,6 @@ pub(super) struct Engine {
     done_rx: Option<mpsc::UnboundedReceiver<Done>>,
     revision: u64,
     stopping: bool,
-}
-
-fn new_execution_id() -> String {
-    format!("exe-{}", hex::encode(rand::random::<[u8; 10]>()))
 }
 
 impl Engine {
@@ -361,100 +357,6 @@ impl Engine {
                 OverlapPolicy::BufferOne => Admission::Skip,
                 OverlapPolicy::BufferAll => Admission::Queue,
             },
-        }
-    }
-
-    /// Decide a firing's admission and the execution its claim creates: one
-    /// admitted to run now is stored as running, its first attempt started in
-    /// the claim's transaction.
-    #[allow(clippy::too_many_arguments)]
-    fn prepare(
-        &mut self,
-        schedule: &Arc<Schedule>,
-        nominal: DateTime<Utc>,
-        key: String,
-        trigger: Trigger,
-        mark: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-        catching_up: bool,
-    ) -> Prepared {
-        let admission = self.admission(schedule, &trigger, catching_up);
-        let status = match admission {
-            Admission::Run => ExecutionStatus::Running,
-            Admission::Queue => ExecutionStatus::Pending,
-            Admission::Skip => ExecutionStatus::Skipped,
-        };
-        let execution = NewExecution {
-            id: new_execution_id(),
-            schedule_id: schedule.id.clone(),
-            workflow_id: schedule.spec.workflow_id.clone(),
-            firing_key: key,
-            nominal_time: nominal,
-            trigger: trigger.clone(),
-            status,
-            owner: self.config.owner.clone(),
-            lease_until: now + self.config.lease,
-            created_at: now,
-        };
-        Prepared { schedule: schedule.clone(), nominal, trigger, admission, claim: Claim { execution, mark } }
-    }
-
-    /// Claim one firing and admit it. `None` when it was claimed already.
-    #[allow(clippy::too_many_arguments)]
-    async fn claim(
-        &mut self,
-        schedule: &Arc<Schedule>,
-        nominal: DateTime<Utc>,
-        key: String,
-        trigger: Trigger,
-        mark: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-        catching_up: bool,
-    ) -> Option<Execution> {
-        let prepared = self.prepare(schedule, nominal, key, trigger, mark, now, catching_up);
-        self.claim_all(vec![prepared]).await.pop().flatten()
-    }
-
-    /// Store the claims in one transaction, then admit each one claimed.
-    async fn claim_all(&mut self, batch: Vec<Prepared>) -> Vec<Option<Execution>> {
-        let (firings, claims): (Vec<_>, Vec<_>) =
-            batch.into_iter().map(|p| ((p.schedule, p.nominal, p.trigger, p.admission), p.claim)).unzip();
-        let claimed = match self.store.claim_firings(claims).await {
-            Ok(claimed) => claimed,
-            Err(e) => {
-                for (schedule, nominal, ..) in &firings {
-                    tracing::error!(schedule = %schedule.id, %nominal, "firing could not be claimed: {e}");
-                }
-                return firings.iter().map(|_| None).collect();
-            }
-        };
-        let mut admitted = Vec::with_capacity(claimed.len());
-        for ((schedule, nominal, trigger, admission), execution) in firings.into_iter().zip(claimed) {
-            if let Some(execution) = &execution {
-                self.admit(schedule, nominal, trigger, admission, execution.id.clone()).await;
-            }
-            admitted.push(execution);
-        }
-        admitted
-    }
-
-    async fn admit(&mut self, schedule: Arc<Schedule>, nominal: DateTime<Utc>, trigger: Trigger, admission: Admission, execution_id: String) {
-        let schedule_id = schedule.id.clone();
-        if matches!(admission, Admission::Skip) {
-            self.emit(EngineEvent::Skipped { execution_id, schedule_id, nominal_time: nominal });
-            return;
-        }
-        self.emit(EngineEvent::Claimed { execution_id: execution_id.clone(), schedule_id, nominal_time: nominal, trigger: trigger.clone() });
-        let slot = if trigger == Trigger::Backfill { Slot::Backfill } else { Slot::Regular };
-        let firing = Firing { schedule, nominal_time: nominal, execution_id, trigger, attempt: 1 };
-        let admitted = Admitted { firing, slot, interruptions: 0 };
-        match admission {
-            Admission::Run => {
-                // Its first attempt was started with the claim.
-                self.count_active(&admitted);
-                self.spawn_attempt(admitted);
-            }
-            _ => self.enqueue(admitted).await,
         }
     }
 
