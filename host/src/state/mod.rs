@@ -278,6 +278,10 @@ pub trait StateStore: Send + Sync {
     fn delete_schedule<'a>(&'a self, id: &'a str) -> StateFuture<'a, ()>;
     fn get_schedule<'a>(&'a self, id: &'a str) -> StateFuture<'a, Option<Schedule>>;
     fn list_schedules(&self) -> StateFuture<'_, Vec<Schedule>>;
+    /// Up to `limit` schedules with ids after `after`, by id, each with its
+    /// evaluation mark (see [`StateStore::last_evaluated`]): how an engine loads
+    /// a large store without holding all of it twice.
+    fn schedules_page<'a>(&'a self, after: Option<&'a str>, limit: u32) -> StateFuture<'a, Vec<(Schedule, Option<DateTime<Utc>>)>>;
     fn set_paused<'a>(&'a self, id: &'a str, paused: bool, now: DateTime<Utc>) -> StateFuture<'a, Schedule>;
     /// Grows on every schedule change (by anyone sharing the store): engines poll it to reload.
     fn schedules_revision(&self) -> StateFuture<'_, u64>;

@@ -363,6 +363,18 @@ impl StateStore for SqliteStateStore {
         })())
     }
 
+    fn schedules_page<'a>(&'a self, after: Option<&'a str>, limit: u32) -> StateFuture<'a, Vec<(Schedule, Option<DateTime<Utc>>)>> {
+        ready((|| {
+            let rows = self.list(
+                "SELECT id, spec, created_at, updated_at, last_evaluated FROM sched_schedules
+                 WHERE ?1 IS NULL OR id > ?1 ORDER BY id LIMIT ?2",
+                params![after, limit],
+                |row| Ok((Self::schedule_from_row(row)?, row.get::<_, Option<i64>>(4)?)),
+            )?;
+            rows.into_iter().map(|(row, mark)| Ok((Self::decode_schedule(row)?, mark.map(instant)))).collect()
+        })())
+    }
+
     fn set_paused<'a>(&'a self, id: &'a str, paused: bool, now: DateTime<Utc>) -> StateFuture<'a, Schedule> {
         ready((|| {
             let mut conn = self.conn()?;

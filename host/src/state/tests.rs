@@ -134,3 +134,27 @@ async fn an_attempt_can_end_with_its_execution_in_one_call() {
     let end = AttemptEnd { status: AttemptStatus::Succeeded, error: None, transient: false };
     assert!(matches!(store.end_attempt("ghost", 1, end, Some(ghost), t(9)).await, Err(StateError::ExecutionNotFound(_))));
 }
+
+#[tokio::test]
+async fn schedules_come_in_pages_by_id_with_their_marks() {
+    let store = SqliteStateStore::open(&temp_db()).unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(store.create_schedule(spec(), t(0)).await.unwrap().id);
+    }
+    ids.sort();
+    store.mark_evaluated(&ids[3], t(6)).await.unwrap();
+    let (mut seen, mut after, mut pages) = (Vec::new(), None::<String>, 0);
+    loop {
+        let page = store.schedules_page(after.as_deref(), 2).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        pages += 1;
+        after = page.last().map(|(s, _)| s.id.clone());
+        seen.extend(page.into_iter().map(|(s, mark)| (s.id, mark)));
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(), ids);
+    assert_eq!(seen.iter().map(|(_, mark)| *mark).collect::<Vec<_>>(), [None, None, None, Some(t(6)), None]);
+}

@@ -24,6 +24,9 @@ mod operations;
 
 use claims::Prepared;
 
+/// Schedules read per query while (re)loading.
+const RELOAD_PAGE: u32 = 1_000;
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
     Heartbeat,
@@ -189,23 +192,35 @@ impl Engine {
 
     // ---- schedules and timers ----
 
+    /// Load every schedule and its mark, arm its timer, and drop the ones gone.
+    /// Paged, so a store of 100k schedules is never held twice in memory
+    /// (`benches/scheduler`: peak RSS while loading).
     async fn reload(&mut self) -> Result<(), SchedulerError> {
         self.revision = self.store.schedules_revision().await?;
-        let list = self.store.list_schedules().await?;
-        let ids: HashSet<String> = list.iter().map(|s| s.id.clone()).collect();
-        let gone: Vec<String> = self.schedules.keys().filter(|id| !ids.contains(*id)).cloned().collect();
+        let mut present = HashSet::with_capacity(self.schedules.len());
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.store.schedules_page(after.as_deref(), RELOAD_PAGE).await?;
+            let complete = page.len() < RELOAD_PAGE as usize;
+            after = page.last().map(|(schedule, _)| schedule.id.clone());
+            for (schedule, mark) in page {
+                present.insert(schedule.id.clone());
+                if let Some(mark) = mark {
+                    self.marks.insert(schedule.id.clone(), mark);
+                }
+                let schedule = Arc::new(schedule);
+                self.schedules.insert(schedule.id.clone(), schedule.clone());
+                self.arm(&schedule);
+            }
+            if complete || after.is_none() {
+                break;
+            }
+        }
+        let gone: Vec<String> = self.schedules.keys().filter(|id| !present.contains(*id)).cloned().collect();
         for id in gone {
             self.schedules.remove(&id);
             self.marks.remove(&id);
             self.disarm(&id);
-        }
-        for schedule in list {
-            if let Some(mark) = self.store.last_evaluated(&schedule.id).await? {
-                self.marks.insert(schedule.id.clone(), mark);
-            }
-            let schedule = Arc::new(schedule);
-            self.schedules.insert(schedule.id.clone(), schedule.clone());
-            self.arm(&schedule);
         }
         Ok(())
     }
@@ -228,14 +243,23 @@ impl Engine {
 
     /// Set the schedule's timer to its next nominal time after its mark.
     fn arm(&mut self, schedule: &Schedule) {
+        match schedule.spec.cron() {
+            Ok(cron) => self.arm_with(schedule, &cron),
+            Err(_) => {
+                self.disarm(&schedule.id);
+                tracing::error!(schedule = %schedule.id, "stored schedule has an invalid cron expression; it will not fire");
+            }
+        }
+    }
+
+    /// [`Engine::arm`] with the schedule's cron expression parsed already: a
+    /// firing has it at hand, and a thousand firings in one tick parse a
+    /// thousand fewer (`benches/scheduler`: planning them 18 → 17 ms).
+    fn arm_with(&mut self, schedule: &Schedule, cron: &crate::cron::Schedule) {
         self.disarm(&schedule.id);
         if schedule.spec.paused || self.stopping {
             return;
         }
-        let Ok(cron) = schedule.spec.cron() else {
-            tracing::error!(schedule = %schedule.id, "stored schedule has an invalid cron expression; it will not fire");
-            return;
-        };
         let mut after = self.mark_of(schedule);
         if let Some(start) = schedule.spec.start_at {
             after = after.max(start - chrono::Duration::milliseconds(1));
@@ -320,7 +344,7 @@ impl Engine {
             let mark = plan.mark.unwrap_or(nominal);
             batch.push(self.prepare(&schedule, nominal, nominal_key(nominal), trigger, Some(mark), now, catching_up));
             self.marks.insert(id.to_string(), mark);
-            self.arm(&schedule);
+            self.arm_with(&schedule, &cron);
             return;
         }
         let mut stored_mark = None;
@@ -340,7 +364,7 @@ impl Engine {
             }
             self.marks.insert(id.to_string(), mark);
         }
-        self.arm(&schedule);
+        self.arm_with(&schedule, &cron);
     }
 
     fn admission(&mut self, schedule: &Schedule, trigger: &Trigger, catching_up: bool) -> Admission {
