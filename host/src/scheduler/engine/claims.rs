@@ -57,19 +57,8 @@ impl Engine {
         Prepared { schedule: schedule.clone(), nominal, trigger, admission, claim: Claim { execution, mark } }
     }
 
-    /// Claim one firing and admit it. `None` when it was claimed already.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn claim(
-        &mut self,
-        schedule: &Arc<Schedule>,
-        nominal: DateTime<Utc>,
-        key: String,
-        trigger: Trigger,
-        mark: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-        catching_up: bool,
-    ) -> Option<Execution> {
-        let prepared = self.prepare(schedule, nominal, key, trigger, mark, now, catching_up);
+    /// Claim one prepared firing and admit it. `None` when it was claimed already.
+    pub(super) async fn claim_one(&mut self, prepared: Prepared) -> Option<Execution> {
         self.claim_all(vec![prepared]).await.pop().flatten()
     }
 

@@ -351,7 +351,8 @@ impl Engine {
         for nominal in plan.run {
             // Firings caught up after downtime run in turn; the overlap policy is for on-time ones.
             let catching_up = now - nominal > due::MISFIRE_GRACE;
-            let claimed = self.claim(&schedule, nominal, nominal_key(nominal), trigger.clone(), Some(nominal), now, catching_up).await;
+            let prepared = self.prepare(&schedule, nominal, nominal_key(nominal), trigger.clone(), Some(nominal), now, catching_up);
+            let claimed = self.claim_one(prepared).await;
             stored_mark = claimed.map(|_| nominal);
         }
         if let Some(mark) = plan.mark {

@@ -73,7 +73,8 @@ impl Engine {
         };
         let now = self.clock.now();
         let key = format!("manual:{}", hex::encode(rand::random::<[u8; 10]>()));
-        self.claim(&schedule, now, key, Trigger::Manual { user }, None, now, false)
+        let prepared = self.prepare(&schedule, now, key, Trigger::Manual { user }, None, now, false);
+        self.claim_one(prepared)
             .await
             .ok_or_else(|| SchedulerError::BadSchedule { id: schedule_id.to_string(), reason: "the manual firing could not be claimed".into() })
     }
@@ -107,8 +108,10 @@ impl Engine {
             cursor = t;
         }
         let mut report = BackfillReport { claimed: Vec::new(), already_claimed: 0 };
-        for t in times {
-            match self.claim(&schedule, t, nominal_key(t), Trigger::Backfill, None, now, false).await {
+        // Backfill firings always queue, so none's admission depends on another's: one transaction.
+        let batch = times.into_iter().map(|t| self.prepare(&schedule, t, nominal_key(t), Trigger::Backfill, None, now, false)).collect();
+        for claimed in self.claim_all(batch).await {
+            match claimed {
                 Some(e) => report.claimed.push(e.id),
                 None => report.already_claimed += 1,
             }
