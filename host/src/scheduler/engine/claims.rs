@@ -104,5 +104,4 @@ impl Engine {
             _ => self.enqueue(admitted).await,
         }
     }
-
 }
