@@ -16,6 +16,16 @@ async fn statuses(env: &Env, schedule_id: &str) -> BTreeMap<DateTime<Utc>, Vec<E
     out
 }
 
+/// How many `Claimed` and `Finished` events an engine has sent so far.
+fn claimed_and_finished(events: &mut tokio::sync::broadcast::Receiver<EngineEvent>) -> (usize, usize) {
+    let (mut claimed, mut finished) = (0, 0);
+    while let Ok(e) = events.try_recv() {
+        claimed += usize::from(matches!(e, EngineEvent::Claimed { .. }));
+        finished += usize::from(matches!(e, EngineEvent::Finished { .. }));
+    }
+    (claimed, finished)
+}
+
 /// Fire at 00:01 (held open), then 00:02, 00:03 and 00:04 while it runs; release all.
 async fn overlap_run(policy: &str) -> (Vec<DateTime<Utc>>, BTreeMap<DateTime<Utc>, Vec<ExecutionStatus>>, usize) {
     let env = Env::new(utc(2026, 3, 1, 0, 0, 30));
@@ -192,15 +202,7 @@ async fn two_engines_on_one_database_run_each_firing_once() {
         ra.unwrap();
         rb.unwrap();
     }
-    let drain = |events: &mut tokio::sync::broadcast::Receiver<EngineEvent>| {
-        let (mut claimed, mut finished) = (0, 0);
-        while let Ok(e) = events.try_recv() {
-            claimed += usize::from(matches!(e, EngineEvent::Claimed { .. }));
-            finished += usize::from(matches!(e, EngineEvent::Finished { .. }));
-        }
-        (claimed, finished)
-    };
-    let ((na, fa), (nb, fb)) = (drain(&mut ea), drain(&mut eb));
+    let ((na, fa), (nb, fb)) = (claimed_and_finished(&mut ea), claimed_and_finished(&mut eb));
     assert_eq!(na + nb, 10, "each of the ten firings claimed by exactly one engine (a {na}, b {nb})");
     let executions = env.store.list_executions(None, 100).await.unwrap();
     assert_eq!(executions.len(), 10);
@@ -243,15 +245,7 @@ async fn many_schedules_due_in_one_tick_run_once_across_two_engines() {
     keys.dedup();
     assert_eq!(keys.len(), 3 * SCHEDULES);
     // Each engine finishes what it claimed.
-    let drain = |events: &mut tokio::sync::broadcast::Receiver<EngineEvent>| {
-        let (mut claimed, mut finished) = (0, 0);
-        while let Ok(e) = events.try_recv() {
-            claimed += usize::from(matches!(e, EngineEvent::Claimed { .. }));
-            finished += usize::from(matches!(e, EngineEvent::Finished { .. }));
-        }
-        (claimed, finished)
-    };
-    let ((na, fa), (nb, fb)) = (drain(&mut ea), drain(&mut eb));
+    let ((na, fa), (nb, fb)) = (claimed_and_finished(&mut ea), claimed_and_finished(&mut eb));
     assert_eq!(na + nb, 3 * SCHEDULES, "each firing claimed by exactly one engine (a {na}, b {nb})");
     wait_finished(&mut ea, na - fa).await;
     wait_finished(&mut eb, nb - fb).await;
